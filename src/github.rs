@@ -1,0 +1,286 @@
+//! The GitHub secret writer: fetch a scope's public key, prove write access
+//! with a probe, write the sealed secret. Built on octocrab; its async
+//! runtime stays inside this module, so callers see plain blocking calls.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use http_body_util::{BodyExt, Limited};
+use octocrab::Octocrab;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+
+use crate::http::segment;
+use crate::inputs::{GitHubAccess, Scope, Target, Visibility};
+use crate::names;
+use crate::retry::{detail, Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
+use crate::seal::ScopeKey;
+
+/// A client on a current-thread runtime of its own.
+pub struct GitHub {
+    runtime: Runtime,
+    client: Octocrab,
+    policy: Policy,
+}
+
+/// A target ready to be written: its scope's key and, for an organization
+/// secret, the repository ids its visibility names.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub target: Target,
+    key: ScopeKey,
+    repository_ids: Vec<u64>,
+}
+
+impl Prepared {
+    /// Another secret of the same scope: same key, no second request.
+    pub fn for_target(&self, target: &Target) -> Prepared {
+        Prepared {
+            target: target.clone(),
+            ..self.clone()
+        }
+    }
+}
+
+impl GitHub {
+    pub fn connect(access: &GitHubAccess, policy: Policy) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the GitHub client's runtime")?;
+        // octocrab's connector needs a running reactor when it is built.
+        let client = runtime
+            .block_on(async {
+                Octocrab::builder()
+                    .base_uri(access.api_url.as_str())?
+                    .personal_token(access.token.expose().to_owned())
+                    .set_connect_timeout(Some(CONNECT_TIMEOUT))
+                    .build()
+            })
+            .map_err(|e| anyhow!("setting up the GitHub client for {}: {}", access.api_url, chain(&e)))?;
+        Ok(GitHub {
+            runtime,
+            client,
+            policy,
+        })
+    }
+
+    /// Preflight for one target: its scope's public key, and the ids of an
+    /// organization secret's selected repositories.
+    pub fn prepare(&self, target: &Target) -> Result<Prepared> {
+        let what = format!("fetching the public key of {}", target.scope);
+        let reply = self.call(
+            "GET",
+            &format!("{}/public-key", base_route(&target.scope)),
+            None,
+            &what,
+            target,
+        )?;
+        #[derive(Deserialize)]
+        struct Key {
+            key_id: String,
+            key: String,
+        }
+        let key: Key = serde_json::from_str(&reply.body)
+            .map_err(|_| anyhow!("{what}: unexpected answer from GitHub (no `key_id` and `key`)"))?;
+        let key = ScopeKey::from_base64(key.key_id, &key.key).with_context(|| what.clone())?;
+        let mut repository_ids = Vec::new();
+        if let Scope::Organization(org, Visibility::Selected(names)) = &target.scope {
+            for name in names {
+                repository_ids.push(self.repository_id(org, name, target)?);
+            }
+        }
+        Ok(Prepared {
+            target: target.clone(),
+            key,
+            repository_ids,
+        })
+    }
+
+    /// Proves write access: PUT a random probe secret in the scope, then
+    /// DELETE it. Reading the public key needs only read access, so it
+    /// proves nothing. A probe left behind is a warning, returned as text.
+    pub fn probe(&self, prepared: &Prepared) -> Result<Option<String>> {
+        let mut value = [0u8; 24];
+        crypto_box::aead::rand_core::RngCore::fill_bytes(&mut crypto_box::aead::OsRng, &mut value);
+        let probe = Prepared {
+            target: Target {
+                scope: prepared.target.scope.clone(),
+                secret: names::PROBE_SECRET.to_owned(),
+            },
+            key: prepared.key.clone(),
+            repository_ids: Vec::new(),
+        };
+        self.write(&probe, &value, "proving write access with a probe secret")?;
+        let what = format!("deleting the probe secret {}", probe.target);
+        match self.call("DELETE", &secret_route(&probe.target), None, &what, &probe.target) {
+            Ok(_) => Ok(None),
+            Err(e) => Ok(Some(format!(
+                "{:#} (delete {} by hand; it holds random bytes)",
+                e,
+                names::PROBE_SECRET
+            ))),
+        }
+    }
+
+    /// Seals `value` with the scope's key and writes it.
+    pub fn write(&self, prepared: &Prepared, value: &[u8], what: &str) -> Result<()> {
+        let mut body = json!({
+            "encrypted_value": prepared.key.seal(value)?,
+            "key_id": prepared.key.key_id,
+        });
+        if let Scope::Organization(_, visibility) = &prepared.target.scope {
+            let probe = prepared.target.secret == names::PROBE_SECRET;
+            let (name, ids) = match visibility {
+                // The probe is visible to no repository.
+                _ if probe => ("selected", Some(Vec::new())),
+                Visibility::All => ("all", None),
+                Visibility::Private => ("private", None),
+                Visibility::Selected(_) => ("selected", Some(prepared.repository_ids.clone())),
+            };
+            body["visibility"] = json!(name);
+            if let Some(ids) = ids {
+                body["selected_repository_ids"] = json!(ids);
+            }
+        }
+        let what = format!("{what}: writing secret {}", prepared.target);
+        self.call(
+            "PUT",
+            &secret_route(&prepared.target),
+            Some(body),
+            &what,
+            &prepared.target,
+        )?;
+        Ok(())
+    }
+
+    fn repository_id(&self, org: &str, name: &str, target: &Target) -> Result<u64> {
+        let what = format!("resolving repository {org}/{name} for {}", target.secret);
+        let reply = self.call(
+            "GET",
+            &format!("/repos/{}/{}", segment(org), segment(name)),
+            None,
+            &what,
+            target,
+        )?;
+        #[derive(Deserialize)]
+        struct Repository {
+            id: u64,
+        }
+        let repo: Repository = serde_json::from_str(&reply.body)
+            .map_err(|_| anyhow!("{what}: unexpected answer from GitHub (no `id`)"))?;
+        Ok(repo.id)
+    }
+
+    /// One request with the shared retry policy; an error status becomes an
+    /// error that names GitHub's message and the likely cause.
+    fn call(&self, method: &str, route: &str, body: Option<Value>, what: &str, target: &Target) -> Result<Reply> {
+        let reply = self
+            .policy
+            .send(what, |timeout| self.attempt(method, route, body.as_ref(), timeout))?;
+        if reply.ok() {
+            return Ok(reply);
+        }
+        #[derive(Deserialize)]
+        struct GitHubError {
+            message: String,
+        }
+        let message = match serde_json::from_str::<GitHubError>(&reply.body) {
+            Ok(e) => e.message,
+            Err(_) => detail(&reply.body).trim_start_matches(": ").to_owned(),
+        };
+        let hint = match reply.status {
+            401 => "the GitHub token is invalid or expired (input `github-token`)".to_owned(),
+            403 if message.contains("by integration") => format!(
+                "the GitHub App token lacks the permission {} (the workflow's own GITHUB_TOKEN can never be given it: use a fine-grained PAT or a GitHub App token)",
+                permission(&target.scope)
+            ),
+            403 if message.contains("personal access token") => {
+                format!("the personal access token lacks the permission {}", permission(&target.scope))
+            }
+            403 => format!("the GitHub token lacks the permission {}", permission(&target.scope)),
+            404 => format!(
+                "not found: check that {} exists and that the token can see it (a token without access gets 404, not 403; it needs {})",
+                target.scope,
+                permission(&target.scope)
+            ),
+            422 => "GitHub refused the value".to_owned(),
+            _ => "unexpected answer from GitHub".to_owned(),
+        };
+        bail!("{what}: HTTP {} {message}: {hint}", reply.status)
+    }
+
+    fn attempt(&self, method: &str, route: &str, body: Option<&Value>, timeout: Duration) -> Result<Reply, Transport> {
+        let client = &self.client;
+        self.runtime.block_on(async {
+            let request = async {
+                let response = match method {
+                    "GET" => client._get(route).await,
+                    "PUT" => client._put(route, body).await,
+                    "DELETE" => client._delete(route, None::<&()>).await,
+                    _ => unreachable!("no other method is used"),
+                }
+                .map_err(|e| Transport(chain(&e)))?;
+                let (parts, body) = response.into_parts();
+                let body = match Limited::new(body, MAX_BODY as usize).collect().await {
+                    Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+                    Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                        "(response body over 1 MiB, not read)".to_owned()
+                    }
+                    Err(e) => return Err(Transport(format!("reading the response: {e}"))),
+                };
+                let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                Ok(Reply::from_parts(parts.status.as_u16(), body, header))
+            };
+            match tokio::time::timeout(timeout, request).await {
+                Ok(result) => result,
+                Err(_) => Err(Transport(format!("timed out after {:.0}s", timeout.as_secs_f64()))),
+            }
+        })
+    }
+}
+
+/// Route of a scope's secrets collection; names are percent-encoded.
+fn base_route(scope: &Scope) -> String {
+    match scope {
+        Scope::Repository(r) => format!("/repos/{}/{}/actions/secrets", segment(&r.owner), segment(&r.name)),
+        Scope::Environment(r, env) => {
+            format!(
+                "/repos/{}/{}/environments/{}/secrets",
+                segment(&r.owner),
+                segment(&r.name),
+                segment(env)
+            )
+        }
+        Scope::Dependabot(r) => format!("/repos/{}/{}/dependabot/secrets", segment(&r.owner), segment(&r.name)),
+        Scope::Organization(org, _) => format!("/orgs/{}/actions/secrets", segment(org)),
+    }
+}
+
+fn secret_route(target: &Target) -> String {
+    format!("{}/{}", base_route(&target.scope), segment(&target.secret))
+}
+
+/// The permission a token needs to write secrets of this scope (SPEC's table).
+pub fn permission(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Repository(_) => "repository Secrets: write (classic PAT: `repo`)",
+        Scope::Environment(..) => "repository Environments: write and Secrets: write (classic PAT: `repo`)",
+        Scope::Dependabot(_) => "repository Dependabot secrets: write (classic PAT: `repo`)",
+        Scope::Organization(..) => {
+            "organization Secrets: write, and Metadata: read for selected repositories (classic PAT: `admin:org`)"
+        }
+    }
+}
+
+/// An error and its causes on one line (octocrab's own text is terse).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,113 @@
+//! The blocking HTTP edge (`ureq`) shared by the Turso Platform API and the
+//! libSQL check: one agent, so requests to one host reuse one connection,
+//! with timeouts and a bounded body read.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::retry::{Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
+use crate::secret::Secret;
+
+/// `User-Agent` sent to both APIs.
+pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+/// One agent for the run; error statuses come back as replies so their
+/// bodies reach the error message.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .build()
+        .new_agent()
+}
+
+/// A request, retried by `policy` while the failure is transient.
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub url: String,
+    pub bearer: &'a Secret,
+    pub body: Option<Value>,
+}
+
+impl Call<'_> {
+    pub fn send(&self, agent: &ureq::Agent, policy: &Policy, what: &str) -> Result<Reply> {
+        policy.send(what, |timeout| self.attempt(agent, timeout))
+    }
+
+    fn attempt(&self, agent: &ureq::Agent, timeout: Duration) -> Result<Reply, Transport> {
+        let request = ureq::http::Request::builder()
+            .method(self.method)
+            .uri(&self.url)
+            .header("Authorization", format!("Bearer {}", self.bearer.expose()))
+            .header("Accept", "application/json");
+        let result = match &self.body {
+            Some(body) => run(
+                agent,
+                request
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string()),
+                timeout,
+            ),
+            None => run(agent, request.body(()), timeout),
+        };
+        let mut response = result?;
+        let mut bytes = Vec::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(MAX_BODY)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Transport(format!("reading the response: {e}")))?;
+        let headers = response.headers();
+        Ok(Reply::from_parts(
+            response.status().as_u16(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+            |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ))
+    }
+}
+
+fn run<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: ureq::http::Result<ureq::http::Request<S>>,
+    timeout: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, Transport> {
+    let request = request.map_err(|e| Transport(format!("building the request: {e}")))?;
+    agent
+        .run(agent.configure_request(request).timeout_global(Some(timeout)).build())
+        .map_err(|e| Transport(describe(&e)))
+}
+
+/// A transport error in words, without anything the request carried.
+fn describe(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Timeout(what) => format!("timed out ({what})"),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::Io(e) => format!("connection error: {e}"),
+        other => format!("request failed: {other}"),
+    }
+}
+
+/// Percent-encodes one URL path segment, so no name is spliced raw into a path.
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(super::segment("Production 1/é"), "Production%201%2F%C3%A9");
+        assert_eq!(super::segment("prod-eu_1.x"), "prod-eu_1.x");
+    }
+}

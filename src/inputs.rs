@@ -1,0 +1,984 @@
+//! Action inputs: read once from `INPUT_*` variables (or `--flags`),
+//! validated all together, and turned into one typed [`Inputs`] before any
+//! network call. Nothing after this module sees a raw input string.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::names;
+use crate::secret::Secret;
+
+/// A bad input: the run stops with exit code 2 and no network call.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn bad<T>(message: impl Into<String>) -> Result<T, BadInput> {
+    Err(BadInput(message.into()))
+}
+
+/// One declared input: the table behind `--help`, the flag parser and `action.yml`.
+pub struct InputSpec {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every input the action declares, in `action.yml` order.
+pub const INPUTS: &[InputSpec] = &[
+    InputSpec { name: "organization", default: "", help: "Turso organization slug (required)" },
+    InputSpec { name: "group", default: "", help: "Turso group whose tokens are rotated (required unless `groups`)" },
+    InputSpec { name: "groups", default: "", help: "Several groups, one per line: `group=SECRET` or `group=TARGET` (see `secrets`)" },
+    InputSpec { name: "api-token", default: "", help: "Turso Platform API token (default: env TURSO_API_TOKEN)" },
+    InputSpec { name: "expiration", default: "never", help: "New token lifetime: `never` or a duration like `7d`, `2w1d30m` (units w d h m s)" },
+    InputSpec { name: "authorization", default: "full-access", help: "`full-access` or `read-only`" },
+    InputSpec { name: "read-attach-databases", default: "", help: "Database names (comma or newline separated) granted `read_attach`" },
+    InputSpec { name: "secret-name", default: "", help: "GitHub secret to write, e.g. TURSO_AUTH_TOKEN (required unless dry-run, `secrets` or `groups`)" },
+    InputSpec { name: "secrets", default: "", help: "Several targets, one per line: `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`" },
+    InputSpec { name: "scope", default: "repository", help: "Scope of `secret-name`: `repository`, `environment`, `organization` or `dependabot`" },
+    InputSpec { name: "repository", default: "$GITHUB_REPOSITORY", help: "`owner/repo` whose secret is written (its owner for organization secrets)" },
+    InputSpec { name: "environment", default: "", help: "Write an environment secret of this environment (implies scope `environment`)" },
+    InputSpec { name: "visibility", default: "private", help: "Organization secrets: `all`, `private` or `selected`" },
+    InputSpec { name: "selected-repositories", default: "", help: "Organization secrets with visibility `selected`: repository names (comma or newline separated)" },
+    InputSpec { name: "github-token", default: "", help: "Token allowed to write the secret (required unless dry-run)" },
+    InputSpec { name: "dry-run", default: "false", help: "Preflight only: check access, change nothing" },
+    InputSpec { name: "database-url", default: "", help: "libsql:// or https:// URL of a database in the group: the new token must run `SELECT 1` before it is written" },
+    InputSpec { name: "token-file", default: "./turso-rotate-<group>.token", help: "Outside Actions: where the new token goes (mode 0600) if the secret write fails" },
+    InputSpec { name: "audit-file", default: "", help: "Append one JSON line per rotation to this file (never a token)" },
+    InputSpec { name: "reason", default: "", help: "Why this rotation happens; shown in the summary and audit trail" },
+    InputSpec { name: "max-attempts", default: "4", help: "Attempts per request for transient failures (1-10)" },
+    InputSpec { name: "timeout", default: "100s", help: "Deadline for the whole run, e.g. `100s`, `2m`" },
+    InputSpec { name: "turso-api-url", default: names::DEFAULT_TURSO_API_URL, help: "Turso Platform API base URL" },
+];
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Help,
+    Version,
+    Run(Box<Inputs>),
+}
+
+/// Lifetime of the new token, as the Turso API takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expiration {
+    Never,
+    /// The duration as given (`2w1d30m`) and its length.
+    After(String, Duration),
+}
+
+impl Expiration {
+    /// The value of the `expiration` query parameter.
+    pub fn as_query(&self) -> &str {
+        match self {
+            Expiration::Never => "never",
+            Expiration::After(text, _) => text,
+        }
+    }
+}
+
+/// Access the new token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorization {
+    FullAccess,
+    ReadOnly,
+}
+
+impl Authorization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authorization::FullAccess => "full-access",
+            Authorization::ReadOnly => "read-only",
+        }
+    }
+}
+
+/// `owner/name` of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Repo {
+    pub owner: String,
+    pub name: String,
+}
+
+impl fmt::Display for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// Who may read an organization secret.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Visibility {
+    All,
+    Private,
+    /// Only these repositories (names in the organization).
+    Selected(Vec<String>),
+}
+
+/// Where a secret lives; each scope has its own public key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Repository(Repo),
+    Environment(Repo, String),
+    Dependabot(Repo),
+    Organization(String, Visibility),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Repository(repo) => write!(f, "repository {repo}"),
+            Scope::Environment(repo, env) => write!(f, "environment `{env}` of {repo}"),
+            Scope::Dependabot(repo) => write!(f, "Dependabot secrets of {repo}"),
+            Scope::Organization(org, _) => write!(f, "organization {org}"),
+        }
+    }
+}
+
+/// One GitHub secret to write.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub scope: Scope,
+    pub secret: String,
+}
+
+impl Target {
+    /// The target in the `secrets` input's grammar: `repo:NAME`, `env:ENV:NAME`, …
+    pub fn spec(&self) -> String {
+        match &self.scope {
+            Scope::Repository(_) => format!("repo:{}", self.secret),
+            Scope::Environment(_, env) => format!("env:{env}:{}", self.secret),
+            Scope::Dependabot(_) => format!("dependabot:{}", self.secret),
+            Scope::Organization(..) => format!("org:{}", self.secret),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {}", self.secret, self.scope)
+    }
+}
+
+/// One group to rotate and the secrets its new token goes to.
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub group: String,
+    pub targets: Vec<Target>,
+    /// Outside Actions: where the token is saved if a write fails.
+    pub token_file: PathBuf,
+}
+
+/// Credentials and endpoint for the GitHub API.
+#[derive(Debug, Clone)]
+pub struct GitHubAccess {
+    pub token: Secret,
+    pub api_url: String,
+}
+
+/// Bounds of the retry policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Attempts per request, including the first.
+    pub max_attempts: u32,
+    /// Deadline for the whole run.
+    pub timeout: Duration,
+}
+
+/// Everything the run needs, validated.
+#[derive(Debug)]
+pub struct Inputs {
+    /// Turso organization slug.
+    pub organization: String,
+    /// Groups to rotate, each with its targets; never empty, no group twice.
+    pub plans: Vec<GroupPlan>,
+    /// Turso Platform API token.
+    pub api_token: Secret,
+    pub expiration: Expiration,
+    pub authorization: Authorization,
+    /// Databases granted `read_attach`.
+    pub read_attach: Vec<String>,
+    /// `None` only in a dry run without a GitHub token.
+    pub github: Option<GitHubAccess>,
+    pub dry_run: bool,
+    /// Base URL of the Turso Platform API, without a trailing slash.
+    pub turso_api_url: String,
+    /// Database whose `SELECT 1` proves the new token works.
+    pub database_url: Option<String>,
+    pub audit_file: Option<PathBuf>,
+    pub reason: Option<String>,
+    pub limits: Limits,
+    /// `--show-token`: print the token outside Actions.
+    pub show_token: bool,
+}
+
+/// Raw input values: `--flags` first, then `INPUT_*` variables.
+struct Raw<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    flags: BTreeMap<String, String>,
+}
+
+impl Raw<'_> {
+    /// The trimmed value; empty counts as unset, as the runner sets every declared input.
+    fn get(&self, name: &str) -> Option<String> {
+        let value = match self.flags.get(name) {
+            Some(v) => Some(v.clone()),
+            None => (self.env)(&input_var(name)),
+        }?;
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        (self.env)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+}
+
+/// The variable the runner sets for an input: upper-cased, spaces to `_`, hyphens kept.
+pub fn input_var(name: &str) -> String {
+    format!("{}{}", names::INPUT_PREFIX, name.to_uppercase().replace(' ', "_"))
+}
+
+/// Parses the command line and the environment into a [`Command`].
+pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, BadInput> {
+    let mut flags = BTreeMap::new();
+    let mut show_token = false;
+    let mut args = args.iter().peekable();
+    while let Some(arg) = args.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            return match arg.as_str() {
+                "-h" => Ok(Command::Help),
+                "-V" => Ok(Command::Version),
+                _ => bad(format!(
+                    "Unexpected argument '{arg}'. Inputs are given as --name value (see --help)."
+                )),
+            };
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (flag, None),
+        };
+        match name {
+            "help" => return Ok(Command::Help),
+            "version" => return Ok(Command::Version),
+            "show-token" => {
+                show_token = true;
+                continue;
+            }
+            _ => {}
+        }
+        if !INPUTS.iter().any(|i| i.name == name) {
+            return bad(format!("Unknown flag --{name} (see --help for the inputs)."));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None if name == "dry-run" && args.peek().is_none_or(|a| a.starts_with("--")) => "true".into(),
+            None => match args.next() {
+                Some(v) => v.clone(),
+                None => return bad(format!("Flag --{name} needs a value.")),
+            },
+        };
+        flags.insert(name.to_owned(), value);
+    }
+    let raw = Raw { env, flags };
+    let mut inputs = validate(&raw)?;
+    inputs.show_token = show_token;
+    Ok(Command::Run(Box::new(inputs)))
+}
+
+fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
+    let actions = raw.env(names::GITHUB_ACTIONS).as_deref() == Some("true");
+    let workspace = raw.env(names::GITHUB_WORKSPACE).map(PathBuf::from);
+    let dry_run = boolean(raw, "dry-run")?;
+
+    let organization = slug(
+        "organization",
+        &required(raw, "organization", "your Turso organization slug")?,
+    )?;
+    let api_token = match raw.get("api-token").or_else(|| raw.env(names::TURSO_API_TOKEN)) {
+        Some(t) => Secret::new(t),
+        None => return bad("Input `api-token` is required (or set TURSO_API_TOKEN): a Turso Platform API token."),
+    };
+    let expiration = match raw.get("expiration") {
+        None => Expiration::Never,
+        Some(text) if text == "never" => Expiration::Never,
+        Some(text) => match parse_duration(&text) {
+            Some(d) => Expiration::After(text, d),
+            None => return bad(format!("Input `expiration`: '{text}' is not a duration. Expected `never` or a duration like `7d` or `2w1d30m` (units w d h m s).")),
+        },
+    };
+    let authorization = match raw.get("authorization").as_deref() {
+        None | Some("full-access") => Authorization::FullAccess,
+        Some("read-only") => Authorization::ReadOnly,
+        Some(other) => {
+            return bad(format!(
+                "Input `authorization`: '{other}' is not valid. Expected `full-access` or `read-only`."
+            ))
+        }
+    };
+    let read_attach = list(raw.get("read-attach-databases"))
+        .into_iter()
+        .map(|db| slug("read-attach-databases", &db))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let repository = match raw.get("repository").or_else(|| raw.env(names::GITHUB_REPOSITORY)) {
+        Some(r) => Some(repo("repository", &r)?),
+        None => None,
+    };
+    let scope = TargetContext::new(raw, repository)?;
+    let plans = plans(raw, &scope, dry_run, actions, workspace.as_deref())?;
+
+    let github = match raw.get("github-token") {
+        Some(token) => Some(GitHubAccess {
+            token: Secret::new(token),
+            api_url: url(
+                names::GITHUB_API_URL,
+                &raw.env(names::GITHUB_API_URL).unwrap_or_else(|| names::DEFAULT_GITHUB_API_URL.into()),
+            )?,
+        }),
+        None if dry_run => None,
+        None => return bad("Input `github-token` is required: a token allowed to write secrets (the workflow's own GITHUB_TOKEN cannot; see README)."),
+    };
+
+    let turso_api_url = url(
+        "turso-api-url",
+        &raw.get("turso-api-url")
+            .unwrap_or_else(|| names::DEFAULT_TURSO_API_URL.into()),
+    )?;
+    let database_url = match raw.get("database-url") {
+        Some(u) => Some(url("database-url", &u)?),
+        None => None,
+    };
+    let audit_file = match raw.get("audit-file") {
+        Some(p) => Some(file_path("audit-file", &p, actions, workspace.as_deref())?),
+        None => None,
+    };
+    let max_attempts = match raw.get("max-attempts") {
+        None => 4,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n @ 1..=10) => n,
+            _ => {
+                return bad(format!(
+                    "Input `max-attempts`: '{text}' is not valid. Expected a whole number from 1 to 10."
+                ))
+            }
+        },
+    };
+    let timeout = match raw.get("timeout") {
+        None => Duration::from_secs(100),
+        Some(text) => match text.parse::<u64>().ok().map(Duration::from_secs).or_else(|| parse_duration(&text)) {
+            Some(d) if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) => d,
+            _ => return bad(format!("Input `timeout`: '{text}' is not valid. Expected seconds or a duration like `90s` or `5m`, from 1s to 1h.")),
+        },
+    };
+
+    Ok(Inputs {
+        organization,
+        plans,
+        api_token,
+        expiration,
+        authorization,
+        read_attach,
+        github,
+        dry_run,
+        turso_api_url,
+        database_url,
+        audit_file,
+        reason: raw.get("reason"),
+        limits: Limits { max_attempts, timeout },
+        show_token: false,
+    })
+}
+
+/// What a bare secret name (`secret-name`, `group=NAME`) resolves against.
+struct TargetContext {
+    repository: Option<Repo>,
+    /// The scope a bare secret name goes to.
+    default_scope: String,
+    environment: Option<String>,
+    visibility: Visibility,
+}
+
+impl TargetContext {
+    fn new(raw: &Raw, repository: Option<Repo>) -> Result<Self, BadInput> {
+        let environment = raw.get("environment");
+        if let Some(env) = &environment {
+            environment_name("environment", env)?;
+        }
+        let default_scope = match (raw.get("scope"), &environment) {
+            (None, Some(_)) => "environment".to_owned(),
+            (None, None) => "repository".to_owned(),
+            (Some(s), _) => s,
+        };
+        match (default_scope.as_str(), &environment) {
+            ("repository" | "organization" | "dependabot", None) | ("environment", Some(_)) => {}
+            ("environment", None) => return bad("Input `environment` is required with scope `environment`."),
+            ("repository" | "organization" | "dependabot", Some(_)) => {
+                return bad(format!("Input `environment` conflicts with scope `{default_scope}`: an environment secret has scope `environment`."))
+            }
+            (other, _) => {
+                return bad(format!("Input `scope`: '{other}' is not valid. Expected `repository`, `environment`, `organization` or `dependabot`."))
+            }
+        }
+        let selected = list(raw.get("selected-repositories"))
+            .into_iter()
+            .map(|name| slug("selected-repositories", &name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let visibility = match (raw.get("visibility").as_deref(), selected.is_empty()) {
+            (None, false) | (Some("selected"), false) => Visibility::Selected(selected),
+            (Some("selected"), true) => {
+                return bad("Input `selected-repositories` is required with visibility `selected`.")
+            }
+            (None | Some("private"), true) => Visibility::Private,
+            (Some("all"), true) => Visibility::All,
+            (Some("private" | "all"), false) => {
+                return bad("Input `selected-repositories` needs visibility `selected`.")
+            }
+            (Some(other), _) => {
+                return bad(format!(
+                    "Input `visibility`: '{other}' is not valid. Expected `all`, `private` or `selected`."
+                ))
+            }
+        };
+        Ok(TargetContext {
+            repository,
+            default_scope,
+            environment,
+            visibility,
+        })
+    }
+
+    fn repo(&self, input: &str) -> Result<Repo, BadInput> {
+        match &self.repository {
+            Some(r) => Ok(r.clone()),
+            None => bad(format!("Input `repository` is required for `{input}` (GITHUB_REPOSITORY is not set either). Expected owner/name.")),
+        }
+    }
+
+    /// A target in the `secrets` grammar, or a bare name in the default scope.
+    fn target(&self, input: &str, spec: &str) -> Result<Target, BadInput> {
+        let parts: Vec<&str> = spec.split(':').map(str::trim).collect();
+        let (kind, env, name) = match parts.as_slice() {
+            [name] => (self.default_scope.as_str(), self.environment.as_deref(), *name),
+            ["repo" | "repository", name] => ("repository", None, *name),
+            ["org" | "organization", name] => ("organization", None, *name),
+            ["dependabot", name] => ("dependabot", None, *name),
+            ["env" | "environment", env, name] => ("environment", Some(*env), *name),
+            _ => return bad(format!("Input `{input}`: '{spec}' is not a target. Expected `NAME`, `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME` or `dependabot:NAME`.")),
+        };
+        let secret = secret_name(input, name)?;
+        let scope = match (kind, env) {
+            ("environment", Some(env)) => Scope::Environment(self.repo(input)?, environment_name(input, env)?),
+            ("dependabot", _) => Scope::Dependabot(self.repo(input)?),
+            ("organization", _) => Scope::Organization(self.repo(input)?.owner, self.visibility.clone()),
+            _ => Scope::Repository(self.repo(input)?),
+        };
+        Ok(Target { scope, secret })
+    }
+}
+
+fn plans(
+    raw: &Raw,
+    ctx: &TargetContext,
+    dry_run: bool,
+    actions: bool,
+    workspace: Option<&Path>,
+) -> Result<Vec<GroupPlan>, BadInput> {
+    let mut shared = Vec::new();
+    if let Some(name) = raw.get("secret-name") {
+        shared.push(ctx.target("secret-name", &name)?);
+    }
+    for line in lines(raw.get("secrets")) {
+        shared.push(ctx.target("secrets", &line)?);
+    }
+
+    let mut plans: Vec<(String, Vec<Target>)> = Vec::new();
+    match (raw.get("group"), raw.get("groups")) {
+        (Some(_), Some(_)) => return bad("Inputs `group` and `groups` conflict: give one of them."),
+        (None, None) => return bad("Input `group` is required: the Turso group whose tokens are rotated."),
+        (Some(group), None) => plans.push((slug("group", &group)?, shared)),
+        (None, Some(groups)) => {
+            if !shared.is_empty() {
+                return bad("Input `groups` names each group's secret (`group=SECRET`): leave `secret-name` and `secrets` empty.");
+            }
+            for line in lines(Some(groups)) {
+                let (group, target) = match line.split_once('=') {
+                    Some((g, t)) => (slug("groups", g.trim())?, vec![ctx.target("groups", t.trim())?]),
+                    None => (slug("groups", &line)?, Vec::new()),
+                };
+                if plans.iter().any(|(g, _)| *g == group) {
+                    return bad(format!("Input `groups` names group `{group}` twice: two runs for one group at once can leave a dead token in the secret."));
+                }
+                plans.push((group, target));
+            }
+        }
+    }
+
+    let mut seen = Vec::new();
+    for (group, targets) in &plans {
+        if targets.is_empty() && !dry_run {
+            return bad(format!("Input `secret-name` is required (no secret to write for group `{group}`): the GitHub secret that receives the new token."));
+        }
+        for target in targets {
+            if seen.contains(&target) {
+                return bad(format!(
+                    "Secret {} is named twice: each secret can receive only one token.",
+                    target.secret
+                ));
+            }
+            seen.push(target);
+        }
+    }
+
+    let token_file = raw.get("token-file");
+    if token_file.is_some() && plans.len() > 1 {
+        return bad("Input `token-file` holds one token: leave it empty with `groups` (each group gets ./turso-rotate-<group>.token).");
+    }
+    plans
+        .into_iter()
+        .map(|(group, targets)| {
+            let path = token_file
+                .clone()
+                .unwrap_or_else(|| format!("turso-rotate-{group}.token"));
+            Ok(GroupPlan {
+                token_file: file_path("token-file", &path, actions, workspace)?,
+                group,
+                targets,
+            })
+        })
+        .collect()
+}
+
+fn required(raw: &Raw, name: &str, what: &str) -> Result<String, BadInput> {
+    raw.get(name)
+        .ok_or_else(|| BadInput(format!("Input `{name}` is required: {what}.")))
+}
+
+/// `true`/`false` as YAML writes them (`True`, `TRUE` too, like `core.getBooleanInput`).
+fn boolean(raw: &Raw, name: &str) -> Result<bool, BadInput> {
+    match raw.get(name).as_deref() {
+        None | Some("false" | "False" | "FALSE") => Ok(false),
+        Some("true" | "True" | "TRUE") => Ok(true),
+        Some(other) => bad(format!(
+            "Input `{name}`: '{other}' is not a boolean. Expected `true` or `false`."
+        )),
+    }
+}
+
+/// Items separated by commas or newlines, trimmed, empty ones dropped.
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Non-empty lines, trimmed; `#` starts a comment line.
+fn lines(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Letters, digits, `-`, `_`, `.`; never `.` or `..`, so it cannot walk a URL path.
+pub fn slug(input: &str, value: &str) -> Result<String, BadInput> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value != "."
+        && value != ".."
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        bad(format!(
+            "Input `{input}`: '{}' is not a valid name. Expected letters, digits, `-`, `_` and `.`.",
+            shown(value)
+        ))
+    }
+}
+
+/// GitHub's rules: letters, digits and `_`, not starting with a digit or `GITHUB_`.
+pub fn secret_name(input: &str, value: &str) -> Result<String, BadInput> {
+    let ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !value.to_ascii_uppercase().starts_with("GITHUB_");
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        bad(format!("Input `{input}`: '{}' is not a valid secret name. Expected letters, digits and `_`, not starting with a digit or GITHUB_.", shown(value)))
+    }
+}
+
+fn repo(input: &str, value: &str) -> Result<Repo, BadInput> {
+    match value.split_once('/') {
+        Some((owner, name)) if slug(input, owner).is_ok() && slug(input, name).is_ok() => Ok(Repo {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+        }),
+        _ => bad(format!(
+            "Input `{input}`: '{}' is not a repository. Expected owner/name.",
+            shown(value)
+        )),
+    }
+}
+
+fn environment_name(input: &str, value: &str) -> Result<String, BadInput> {
+    if value.is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
+        return bad(format!(
+            "Input `{input}`: '{}' is not an environment name.",
+            shown(value)
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A base URL: `https://`, or `http://` for a loopback host only, so that no
+/// token travels in clear over a network. `libsql://` means `https://`.
+pub fn url(input: &str, value: &str) -> Result<String, BadInput> {
+    let value = value.trim_end_matches('/');
+    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    let valid_host = !host.is_empty()
+        && !host_port.contains('@')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    match scheme {
+        _ if !valid_host || value.chars().any(|c| c.is_whitespace() || c.is_control()) => {}
+        "https" => return Ok(value.to_owned()),
+        "libsql" => return Ok(format!("https://{rest}")),
+        "http" if loopback => return Ok(value.to_owned()),
+        "http" => return bad(format!(
+            "Input `{input}`: '{}' uses http:// to a non-loopback host: a token would travel in clear. Use https://.",
+            shown(value)
+        )),
+        _ => {}
+    }
+    bad(format!(
+        "Input `{input}`: '{}' is not a URL. Expected https://HOST[/PATH].",
+        shown(value)
+    ))
+}
+
+/// Under Actions a file must lie inside the workspace: the container sees
+/// nothing else, and a file written elsewhere is lost with it.
+fn file_path(input: &str, value: &str, actions: bool, workspace: Option<&Path>) -> Result<PathBuf, BadInput> {
+    let path = Path::new(value);
+    let base = match workspace {
+        Some(w) if actions => w.to_path_buf(),
+        _ => PathBuf::new(),
+    };
+    let mut full = if path.is_absolute() {
+        PathBuf::new()
+    } else {
+        base.clone()
+    };
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                if !full.pop() {
+                    full.push("..");
+                }
+            }
+            Component::CurDir => {}
+            other => full.push(other),
+        }
+    }
+    if actions && workspace.is_some() && !full.starts_with(&base) {
+        return bad(format!("Input `{input}`: '{}' is outside $GITHUB_WORKSPACE ({}): a Docker action's container sees only the workspace. Use a path inside it.", shown(value), base.display()));
+    }
+    if full.as_os_str().is_empty() {
+        return bad(format!("Input `{input}`: '{}' is not a file path.", shown(value)));
+    }
+    Ok(full)
+}
+
+/// Durations like `7d` or `2w1d30m`: number+unit pairs, units w d h m s in
+/// that order, each at most once.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    const UNITS: [(char, u64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+    let mut total: u64 = 0;
+    let mut next_unit = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let pos = UNITS.iter().position(|(u, _)| *u == c)?;
+        if number.is_empty() || pos < next_unit || number.len() > 9 {
+            return None;
+        }
+        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(UNITS[pos].1)?)?;
+        next_unit = pos + 1;
+        number.clear();
+    }
+    (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+/// An input value fit for an error line: one line, bounded, no secrets.
+fn shown(value: &str) -> String {
+    let one_line: String = value
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(80)
+        .collect();
+    crate::secret::redact(&one_line)
+}
+
+/// The `--help` text, generated from [`INPUTS`].
+pub fn help() -> String {
+    let mut out = format!(
+        "{} {}\nRotate a Turso group's auth tokens and write the new token into a GitHub Actions secret.\n\n\
+         Usage: turso-rotate [--INPUT VALUE]... [--show-token]\n\n\
+         Each input is read from --INPUT or from the INPUT_<NAME> variable the Actions runner sets.\n\nInputs:\n",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    );
+    for input in INPUTS {
+        let default = if input.default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {}]", input.default)
+        };
+        out.push_str(&format!("  --{:<24}{}{}\n", input.name, input.help, default));
+    }
+    out.push_str(
+        "\nFlags:\n  --show-token              Outside Actions, include the new token in the printed outputs\n  \
+         -h, --help                Print this help\n  -V, --version             Print the version\n\n\
+         Exit codes: 0 done (or dry run passed), 1 a remote call failed, 2 bad input.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_env(vars: &[(&str, &str)], args: &[&str]) -> Result<Inputs, BadInput> {
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&args, &|name| vars.get(name).cloned())? {
+            Command::Run(inputs) => Ok(*inputs),
+            other => panic!("expected a run, got {other:?}"),
+        }
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("INPUT_ORGANIZATION", "acme"),
+        ("INPUT_GROUP", "prod"),
+        ("INPUT_API-TOKEN", "api-secret"),
+        ("INPUT_SECRET-NAME", "TURSO_AUTH_TOKEN"),
+        ("INPUT_GITHUB-TOKEN", "gh-secret"),
+        ("GITHUB_REPOSITORY", "acme/app"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars: Vec<_> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .collect();
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    fn error(extra: &[(&'static str, &'static str)]) -> String {
+        parse_env(&with(extra), &[]).unwrap_err().0
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(
+            parse_duration("2w1d30m"),
+            Some(Duration::from_secs(2 * 604_800 + 86_400 + 1_800))
+        );
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        for bad in [
+            "",
+            "7",
+            "d",
+            "1d2w",
+            "1d1d",
+            "7days",
+            "-1d",
+            "0d",
+            "1.5h",
+            "99999999999w",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn runner_variables_are_read_with_hyphens_kept() {
+        let inputs = parse_env(BASE, &[]).unwrap();
+        assert_eq!(inputs.organization, "acme");
+        assert_eq!(inputs.plans[0].group, "prod");
+        assert_eq!(inputs.api_token.expose(), "api-secret");
+        assert_eq!(
+            inputs.plans[0].targets,
+            vec![Target {
+                scope: Scope::Repository(Repo {
+                    owner: "acme".into(),
+                    name: "app".into()
+                }),
+                secret: "TURSO_AUTH_TOKEN".into()
+            }]
+        );
+        assert_eq!(inputs.expiration, Expiration::Never);
+        assert_eq!(inputs.authorization, Authorization::FullAccess);
+        assert!(!inputs.dry_run);
+        assert!(
+            !format!("{inputs:?}").contains("api-secret"),
+            "Debug must redact tokens"
+        );
+    }
+
+    #[test]
+    fn flags_override_and_empty_means_unset() {
+        let inputs = parse_env(
+            &with(&[
+                ("INPUT_EXPIRATION", "  "),
+                ("INPUT_API-TOKEN", ""),
+                ("TURSO_API_TOKEN", "from-env"),
+            ]),
+            &["--group", "staging", "--authorization=read-only", "--dry-run"],
+        )
+        .unwrap();
+        assert_eq!(inputs.plans[0].group, "staging");
+        assert_eq!(inputs.expiration, Expiration::Never);
+        assert_eq!(inputs.authorization, Authorization::ReadOnly);
+        assert_eq!(inputs.api_token.expose(), "from-env");
+        assert!(inputs.dry_run);
+    }
+
+    #[test]
+    fn each_bad_input_names_itself() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("INPUT_ORGANIZATION", "")], "`organization`"),
+            (&[("INPUT_GROUP", "../etc")], "`group`"),
+            (&[("INPUT_GROUP", "..")], "`group`"),
+            (&[("INPUT_SECRET-NAME", "GITHUB_TOKEN")], "`secret-name`"),
+            (&[("INPUT_SECRET-NAME", "1ABC")], "`secret-name`"),
+            (&[("INPUT_SECRET-NAME", "A-B")], "`secret-name`"),
+            (&[("INPUT_EXPIRATION", "7 days")], "`expiration`"),
+            (&[("INPUT_AUTHORIZATION", "admin")], "`authorization`"),
+            (&[("INPUT_DRY-RUN", "yes")], "`dry-run`"),
+            (&[("INPUT_REPOSITORY", "no-slash")], "`repository`"),
+            (&[("INPUT_TURSO-API-URL", "http://example.com")], "`turso-api-url`"),
+            (&[("INPUT_TURSO-API-URL", "ftp://x")], "`turso-api-url`"),
+            (&[("INPUT_GITHUB-TOKEN", "")], "`github-token`"),
+            (&[("INPUT_API-TOKEN", "")], "`api-token`"),
+            (&[("INPUT_MAX-ATTEMPTS", "0")], "`max-attempts`"),
+            (&[("INPUT_TIMEOUT", "forever")], "`timeout`"),
+            (&[("INPUT_SCOPE", "enterprise")], "`scope`"),
+            (&[("INPUT_SCOPE", "environment")], "`environment`"),
+            (&[("INPUT_GROUPS", "a=X\nb=Y")], "`groups`"),
+            (&[("INPUT_VISIBILITY", "public")], "`visibility`"),
+        ];
+        for (extra, name) in cases {
+            let message = error(extra);
+            assert!(message.contains(name), "{extra:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_group_named_twice_is_bad_input() {
+        let vars = [
+            ("INPUT_ORGANIZATION", "acme"),
+            ("INPUT_API-TOKEN", "t0ken"),
+            ("INPUT_GITHUB-TOKEN", "gh-t0ken"),
+            ("GITHUB_REPOSITORY", "acme/app"),
+            ("INPUT_GROUPS", "prod=A\nstaging=B\nprod=C"),
+        ];
+        assert!(parse_env(&vars, &[]).unwrap_err().0.contains("twice"));
+    }
+
+    #[test]
+    fn targets_of_every_scope() {
+        let vars = with(&[
+            ("INPUT_SECRET-NAME", ""),
+            ("INPUT_SECRETS", "repo:A\nenv:Production 1:B\norg:C\ndependabot:D"),
+            ("INPUT_SELECTED-REPOSITORIES", "app, web"),
+        ]);
+        let inputs = parse_env(&vars, &[]).unwrap();
+        let scopes: Vec<String> = inputs.plans[0].targets.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            scopes,
+            [
+                "A in repository acme/app",
+                "B in environment `Production 1` of acme/app",
+                "C in organization acme",
+                "D in Dependabot secrets of acme/app"
+            ]
+        );
+        assert!(
+            matches!(&inputs.plans[0].targets[2].scope, Scope::Organization(_, Visibility::Selected(r)) if r == &["app", "web"])
+        );
+    }
+
+    #[test]
+    fn environment_implies_its_scope() {
+        let inputs = parse_env(&with(&[("INPUT_ENVIRONMENT", "production")]), &[]).unwrap();
+        assert!(matches!(&inputs.plans[0].targets[0].scope, Scope::Environment(_, e) if e == "production"));
+    }
+
+    #[test]
+    fn urls_take_https_or_loopback_http() {
+        assert_eq!(url("x", "https://api.turso.tech/").unwrap(), "https://api.turso.tech");
+        assert_eq!(url("x", "http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(url("x", "http://[::1]:9").unwrap(), "http://[::1]:9");
+        assert_eq!(
+            url("x", "libsql://db-acme.turso.io").unwrap(),
+            "https://db-acme.turso.io"
+        );
+        assert!(url("x", "http://localhost.evil.com").is_err());
+        assert!(url("x", "http://127.0.0.1@evil.com").is_err());
+        assert!(url("x", "https://").is_err());
+    }
+
+    #[test]
+    fn files_under_actions_stay_in_the_workspace() {
+        let ws = Path::new("/github/workspace");
+        assert_eq!(file_path("f", "a.jsonl", true, Some(ws)).unwrap(), ws.join("a.jsonl"));
+        assert!(file_path("f", "../a.jsonl", true, Some(ws)).is_err());
+        assert!(file_path("f", "/tmp/a", true, Some(ws)).is_err());
+        assert_eq!(file_path("f", "/tmp/a", false, Some(ws)).unwrap(), Path::new("/tmp/a"));
+    }
+
+    #[test]
+    fn help_lists_every_input() {
+        let text = help();
+        for input in INPUTS {
+            assert!(text.contains(&format!("--{}", input.name)));
+        }
+    }
+}

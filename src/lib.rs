@@ -1,0 +1,51 @@
+//! turso-rotate: rotates a Turso group's auth tokens and writes the new
+//! token into GitHub Actions secrets. The modules follow the data:
+//! inputs -> Turso client -> GitHub secret writer (with the sealed box) ->
+//! workflow commands -> the rotation that ties them together.
+
+pub mod github;
+pub mod http;
+pub mod inputs;
+pub mod libsql;
+pub mod names;
+pub mod retry;
+pub mod rotate;
+pub mod seal;
+pub mod secret;
+pub mod turso;
+pub mod workflow;
+
+use inputs::{BadInput, Command};
+use workflow::Workflow;
+
+/// Exit code: a remote call failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad input, nothing was called.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// The whole program: arguments and environment in, exit code out.
+pub fn main(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    let wf = Workflow::from_env(env);
+    let inputs = match inputs::parse(args, env) {
+        Ok(Command::Help) => {
+            print!("{}", inputs::help());
+            return 0;
+        }
+        Ok(Command::Version) => {
+            println!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Ok(Command::Run(inputs)) => inputs,
+        Err(BadInput(message)) => {
+            wf.annotate("error", &message);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match rotate::run(&inputs, &wf) {
+        Ok(code) => code,
+        Err(e) => {
+            wf.annotate("error", &format!("{e:#}"));
+            EXIT_FAILED
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The one retry policy for both APIs: connection errors, timeouts, 429 and
+//! 5xx are retried with exponential backoff and jitter, honouring
+//! `Retry-After` and GitHub's rate-limit reset, bounded by attempts and by
+//! the run's deadline. One log line per retry says what, why and how long.
+
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Result};
+use crypto_box::aead::rand_core::RngCore;
+use crypto_box::aead::OsRng;
+
+use crate::inputs::Limits;
+use crate::workflow;
+
+/// Largest response body read; more is cut off so a hostile server cannot
+/// make the process allocate without bound.
+pub const MAX_BODY: u64 = 1 << 20;
+/// Longest a single TCP connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a single request may take, further capped by the deadline.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const BASE_DELAY: Duration = Duration::from_millis(500);
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// A response as both clients see it, whatever the HTTP crate.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    /// `Retry-After`, as a wait from now.
+    pub retry_after: Option<Duration>,
+    /// GitHub's `x-ratelimit-remaining: 0` with its reset, as a wait from now.
+    pub rate_limit_reset: Option<Duration>,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Builds the timing fields from header lookups.
+    pub fn from_parts(status: u16, body: String, header: impl Fn(&str) -> Option<String>) -> Self {
+        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let rate_limit_reset = match header("x-ratelimit-remaining").as_deref().map(str::trim) {
+            Some("0") => header("x-ratelimit-reset")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|reset| {
+                    let now = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    Duration::from_secs(reset).saturating_sub(now) + Duration::from_secs(1)
+                }),
+            _ => None,
+        };
+        Reply {
+            status,
+            body,
+            retry_after,
+            rate_limit_reset,
+        }
+    }
+
+    /// Why this answer is worth another attempt, if it is.
+    fn transient(&self) -> Option<String> {
+        match self.status {
+            403 | 429 if self.rate_limit_reset.is_some() => {
+                Some(format!("HTTP {} (rate limit exhausted)", self.status))
+            }
+            429 => Some("HTTP 429 (too many requests)".into()),
+            500..=599 => Some(format!("HTTP {}", self.status)),
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// A failure to get any answer: worth retrying.
+#[derive(Debug)]
+pub struct Transport(pub String);
+
+/// Attempts and deadline shared by every request of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub deadline: Instant,
+}
+
+impl Policy {
+    pub fn new(limits: Limits) -> Self {
+        Policy {
+            max_attempts: limits.max_attempts,
+            deadline: Instant::now() + limits.timeout,
+        }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The whole-request timeout for an attempt starting now.
+    pub fn request_timeout(&self) -> Duration {
+        REQUEST_TIMEOUT.min(self.remaining()).max(Duration::from_millis(100))
+    }
+
+    /// Sends with `attempt` until an answer that is not transient, and
+    /// returns it (it may be an error status for the caller to explain).
+    pub fn send(&self, what: &str, mut attempt: impl FnMut(Duration) -> Result<Reply, Transport>) -> Result<Reply> {
+        let mut n = 1;
+        loop {
+            if self.remaining().is_zero() {
+                bail!("{what}: the run's deadline passed before an answer (raise the `timeout` input)");
+            }
+            let (why, wait) = match attempt(self.request_timeout()) {
+                Ok(reply) => match reply.transient() {
+                    None => return Ok(reply),
+                    Some(why) => {
+                        let hint = reply.rate_limit_reset.or(reply.retry_after);
+                        if n >= self.max_attempts {
+                            bail!("{what}: {why} after {n} attempts{}", detail(&reply.body));
+                        }
+                        (why, hint)
+                    }
+                },
+                Err(Transport(why)) => {
+                    if n >= self.max_attempts {
+                        bail!("{what}: {why} after {n} attempts");
+                    }
+                    (why, None)
+                }
+            };
+            let wait = wait.unwrap_or_else(|| backoff(n));
+            if wait >= self.remaining() {
+                bail!(
+                    "{what}: {why}; the next attempt would be in {:.1}s, past the run's deadline ({:.1}s left)",
+                    wait.as_secs_f64(),
+                    self.remaining().as_secs_f64()
+                );
+            }
+            workflow::log(&format!(
+                "retrying {what} in {:.1}s (attempt {} of {}): {why}",
+                wait.as_secs_f64(),
+                n + 1,
+                self.max_attempts
+            ));
+            thread::sleep(wait);
+            n += 1;
+        }
+    }
+}
+
+/// Exponential backoff with jitter: half fixed, half random.
+fn backoff(attempt: u32) -> Duration {
+    let full = BASE_DELAY
+        .saturating_mul(1 << attempt.min(10).saturating_sub(1))
+        .min(MAX_DELAY);
+    let jitter = OsRng.next_u32() as f64 / u32::MAX as f64;
+    full.mul_f64(0.5 + 0.5 * jitter)
+}
+
+/// A short, single-line excerpt of a response body for an error message.
+pub fn detail(body: &str) -> String {
+    let text = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return String::new();
+    }
+    let cut: String = text.chars().take(300).collect();
+    format!(": {cut}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(backoff(1) <= Duration::from_millis(500) && backoff(1) >= Duration::from_millis(250));
+        assert!(backoff(3) >= Duration::from_secs(1));
+        assert!(backoff(30) <= MAX_DELAY);
+    }
+
+    fn reply(status: u16, headers: &[(&str, &str)]) -> Reply {
+        Reply::from_parts(status, String::new(), |name| {
+            headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn what_is_transient() {
+        assert!(reply(503, &[]).transient().is_some());
+        assert!(reply(429, &[]).transient().is_some());
+        assert!(reply(404, &[]).transient().is_none());
+        assert!(reply(403, &[]).transient().is_none());
+        assert!(
+            reply(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")])
+                .transient()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts() {
+        let policy = Policy {
+            max_attempts: 2,
+            deadline: Instant::now() + Duration::from_secs(30),
+        };
+        let mut calls = 0;
+        let result = policy.send("getting x", |_| {
+            calls += 1;
+            Ok(reply(503, &[("retry-after", "0")]))
+        });
+        assert_eq!(calls, 2);
+        assert!(format!("{:#}", result.unwrap_err()).contains("after 2 attempts"));
+    }
+
+    #[test]
+    fn a_wait_past_the_deadline_fails_at_once() {
+        let policy = Policy {
+            max_attempts: 5,
+            deadline: Instant::now() + Duration::from_secs(2),
+        };
+        let result = policy.send("getting x", |_| Ok(reply(429, &[("retry-after", "60")])));
+        assert!(format!("{:#}", result.unwrap_err()).contains("past the run's deadline"));
+    }
+}

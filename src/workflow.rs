@@ -1,0 +1,188 @@
+//! Talking to the Actions runner: workflow commands on stdout (`::add-mask::`,
+//! `::error::`), step outputs in `$GITHUB_OUTPUT`, the job summary in
+//! `$GITHUB_STEP_SUMMARY`; and log lines on stderr. Everything printed
+//! passes through here, scrubbed of secrets and unable to start a command.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use crypto_box::aead::rand_core::RngCore;
+use crypto_box::aead::OsRng;
+use serde_json::{Map, Value};
+
+use crate::names;
+use crate::secret::{redact, Secret};
+
+/// Where the runner listens, read once from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Workflow {
+    /// `GITHUB_ACTIONS=true`: workflow commands are understood and consumed.
+    pub actions: bool,
+    output_file: Option<PathBuf>,
+    summary_file: Option<PathBuf>,
+    /// Who started the run (`GITHUB_ACTOR`), for the audit trail.
+    pub actor: Option<String>,
+    /// Link to the workflow run, for the audit trail.
+    pub run_url: Option<String>,
+}
+
+impl Workflow {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let file = |name| env(name).filter(|v: &String| !v.trim().is_empty()).map(PathBuf::from);
+        let actions = env(names::GITHUB_ACTIONS).as_deref() == Some("true");
+        Workflow {
+            actions,
+            output_file: file(names::GITHUB_OUTPUT).filter(|_| actions),
+            summary_file: file(names::GITHUB_STEP_SUMMARY).filter(|_| actions),
+            actor: env(names::GITHUB_ACTOR),
+            run_url: match (
+                env(names::GITHUB_SERVER_URL),
+                env(names::GITHUB_REPOSITORY),
+                env(names::GITHUB_RUN_ID),
+            ) {
+                (Some(server), Some(repo), Some(id)) => {
+                    Some(format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/')))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Asks the runner to hide `token` in every later log line. Only under
+    /// Actions: anywhere else the line would print the token in clear.
+    pub fn mask(&self, token: &Secret) {
+        if self.actions {
+            println!("::add-mask::{}", escape_data(token.expose()));
+        }
+    }
+
+    /// An annotation (`error`, `warning`, `notice`) under Actions, a plain
+    /// `error: …` line on stderr elsewhere.
+    pub fn annotate(&self, level: &str, message: &str) {
+        let message = redact(message);
+        if self.actions {
+            println!("::{level}::{}", escape_data(&message));
+        } else {
+            eprintln!("{level}: {}", neutralize(&message));
+        }
+    }
+
+    /// Writes step outputs. Under Actions each goes to `$GITHUB_OUTPUT` in
+    /// the heredoc form and `tokens` are included (they were masked before);
+    /// elsewhere the outputs are one JSON object on stdout, tokens only with
+    /// `show_tokens`.
+    pub fn outputs(
+        &self,
+        mut outputs: Map<String, Value>,
+        tokens: &[(String, &Secret)],
+        show_tokens: bool,
+    ) -> Result<()> {
+        if let Some(path) = &self.output_file {
+            let mut text = String::new();
+            for (name, value) in &outputs {
+                let value = match value {
+                    Value::String(s) => redact(s),
+                    other => redact(&other.to_string()),
+                };
+                text.push_str(&heredoc(name, &value));
+            }
+            for (name, token) in tokens {
+                text.push_str(&heredoc(name, token.expose()));
+            }
+            return append(path, &text).context("writing step outputs to $GITHUB_OUTPUT");
+        }
+        if self.actions {
+            log("GITHUB_OUTPUT is not set: the step outputs are not recorded");
+            return Ok(());
+        }
+        let mut json = Value::Object(outputs.clone());
+        let mut text = redact(&json.to_string());
+        if show_tokens {
+            for (name, token) in tokens {
+                outputs.insert(name.clone(), Value::String(token.expose().to_owned()));
+            }
+            json = Value::Object(outputs);
+            text = json.to_string();
+        }
+        println!("{text}");
+        Ok(())
+    }
+
+    /// Appends Markdown to the job summary (never given a token; scrubbed anyway).
+    pub fn summary(&self, markdown: &str) -> Result<()> {
+        match &self.summary_file {
+            Some(path) => append(path, &redact(markdown)).context("writing the job summary to $GITHUB_STEP_SUMMARY"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One log line on stderr, scrubbed of secrets, unable to start a command.
+pub fn log(message: &str) {
+    eprintln!("{}", neutralize(&redact(message)));
+}
+
+/// One line that the runner cannot read as a workflow command.
+fn neutralize(message: &str) -> String {
+    let line = message.replace(['\r', '\n'], " ");
+    if line.trim_start().starts_with("::") || line.trim_start().starts_with("##[") {
+        format!("> {line}")
+    } else {
+        line
+    }
+}
+
+/// Escapes a workflow command's data: `%`, CR and LF, as the runner expects.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter that the value does not contain.
+fn heredoc(name: &str, value: &str) -> String {
+    loop {
+        let mut bytes = [0u8; 16];
+        OsRng.fill_bytes(&mut bytes);
+        let delimiter: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let delimiter = format!("ghadelimiter_{delimiter}");
+        if !value.contains(&delimiter) {
+            return format!("{name}<<{delimiter}\n{value}\n{delimiter}\n");
+        }
+    }
+}
+
+fn append(path: &PathBuf, text: &str) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_data_is_escaped() {
+        assert_eq!(escape_data("50%\r\n::set-output"), "50%25%0D%0A::set-output");
+    }
+
+    #[test]
+    fn log_lines_cannot_start_commands() {
+        assert_eq!(neutralize("::add-mask::x\nfoo"), "> ::add-mask::x foo");
+        assert_eq!(neutralize("##[set-output name=a]b"), "> ##[set-output name=a]b");
+        assert_eq!(neutralize("plain"), "plain");
+    }
+
+    #[test]
+    fn heredoc_wraps_multiline_values() {
+        let text = heredoc("results", "a\nb");
+        let mut lines = text.lines();
+        let delimiter = lines.next().unwrap().strip_prefix("results<<").unwrap().to_owned();
+        assert_eq!(lines.collect::<Vec<_>>(), ["a", "b", delimiter.as_str()]);
+    }
+}
