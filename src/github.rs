@@ -112,7 +112,7 @@ impl GitHub {
             key: prepared.key.clone(),
             repository_ids: Vec::new(),
         };
-        self.write(&probe, &value, "proving write access with a probe secret")?;
+        self.write(&probe, &value, "proving write access by writing a probe")?;
         let what = format!("deleting the probe secret {}", probe.target);
         match self.call("DELETE", &secret_route(&probe.target), None, &what, &probe.target) {
             Ok(_) => Ok(None),
@@ -144,7 +144,7 @@ impl GitHub {
                 body["selected_repository_ids"] = json!(ids);
             }
         }
-        let what = format!("{what}: writing secret {}", prepared.target);
+        let what = format!("{what} into secret {}", prepared.target);
         self.call(
             "PUT",
             &secret_route(&prepared.target),

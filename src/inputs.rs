@@ -674,10 +674,12 @@ pub fn url(input: &str, value: &str) -> Result<String, BadInput> {
         "https" => return Ok(value.to_owned()),
         "libsql" => return Ok(format!("https://{rest}")),
         "http" if loopback => return Ok(value.to_owned()),
-        "http" => return bad(format!(
+        "http" => {
+            return bad(format!(
             "Input `{input}`: '{}' uses http:// to a non-loopback host: a token would travel in clear. Use https://.",
             shown(value)
-        )),
+        ))
+        }
         _ => {}
     }
     bad(format!(

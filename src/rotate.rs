@@ -158,7 +158,7 @@ fn rotate_group(
     }
 
     for ready in targets {
-        let result = github.write(ready, token.expose().as_bytes(), &format!("group `{group}`"));
+        let result = github.write(ready, token.expose().as_bytes(), "writing the new token");
         if result.is_ok() {
             workflow::log(&format!("group `{group}`: secret {} written", ready.target));
         }

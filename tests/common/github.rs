@@ -1,0 +1,468 @@
+//! A fake GitHub REST API for Actions secrets, with real X25519 key pairs.
+//!
+//! It opens every sealed box it is sent and stores the plaintext, so a test
+//! proves the action encrypted the right value for the right key, not
+//! merely that it sent some base64. Each scope (repository, environment,
+//! Dependabot, organization) has its own key pair and key id, as on GitHub,
+//! so a value sealed for the wrong scope is refused with GitHub's 422.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use crypto_box::aead::OsRng;
+use crypto_box::{PublicKey, SecretKey};
+use serde_json::{json, Value};
+
+use super::server::{lock, path_segments, Journal, Recorded, Reply, Server};
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+/// Where a secret lives. Owner, repository, organization and environment
+/// names are compared case-insensitively, as GitHub does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// `owner/name`: `/repos/{owner}/{repo}/actions/secrets/…`
+    Repo(String),
+    /// `owner/name` and the (decoded) environment name:
+    /// `/repos/{owner}/{repo}/environments/{env}/secrets/…`
+    Env(String, String),
+    /// `owner/name`: `/repos/{owner}/{repo}/dependabot/secrets/…`
+    Dependabot(String),
+    /// organization login: `/orgs/{org}/actions/secrets/…`
+    Org(String),
+}
+
+impl Scope {
+    pub fn repo(repo: &str) -> Scope {
+        Scope::Repo(repo.into())
+    }
+
+    pub fn env(repo: &str, env: &str) -> Scope {
+        Scope::Env(repo.into(), env.into())
+    }
+
+    pub fn dependabot(repo: &str) -> Scope {
+        Scope::Dependabot(repo.into())
+    }
+
+    pub fn org(org: &str) -> Scope {
+        Scope::Org(org.into())
+    }
+
+    /// The case-folded form used as a map key.
+    fn key(&self) -> Scope {
+        match self {
+            Scope::Repo(r) => Scope::Repo(r.to_lowercase()),
+            Scope::Env(r, e) => Scope::Env(r.to_lowercase(), e.to_lowercase()),
+            Scope::Dependabot(r) => Scope::Dependabot(r.to_lowercase()),
+            Scope::Org(o) => Scope::Org(o.to_lowercase()),
+        }
+    }
+}
+
+struct KeyPair {
+    id: String,
+    secret: SecretKey,
+}
+
+struct Stored {
+    value: String,
+    visibility: Option<String>,
+    selected: Option<Vec<u64>>,
+}
+
+struct Repo {
+    full_name: String,
+    id: u64,
+}
+
+struct State {
+    token: String,
+    base_path: String,
+    /// lower-cased `owner/name` -> repository
+    repos: BTreeMap<String, Repo>,
+    /// lower-cased organization logins
+    orgs: BTreeSet<String>,
+    /// lower-cased (`owner/name`, environment)
+    envs: BTreeSet<(String, String)>,
+    keys: HashMap<Scope, KeyPair>,
+    next_key_id: u64,
+    /// (scope key, upper-cased name) -> secret
+    secrets: BTreeMap<(Scope, String), Stored>,
+    /// successful PUTs per upper-cased name, all scopes together
+    writes: HashMap<String, usize>,
+    deny_writes: Option<String>,
+}
+
+impl State {
+    /// The scope's key pair, made on first use as GitHub has one per scope.
+    fn key_pair(&mut self, scope: &Scope) -> &KeyPair {
+        let next = &mut self.next_key_id;
+        self.keys.entry(scope.key()).or_insert_with(|| {
+            *next += 1_000_003;
+            KeyPair {
+                id: next.to_string(),
+                secret: SecretKey::generate(&mut OsRng),
+            }
+        })
+    }
+
+    fn scope_exists(&self, scope: &Scope) -> bool {
+        match scope.key() {
+            Scope::Repo(r) | Scope::Dependabot(r) => self.repos.contains_key(&r),
+            Scope::Env(r, e) => self.envs.contains(&(r, e)),
+            Scope::Org(o) => self.orgs.contains(&o),
+        }
+    }
+}
+
+/// The fake GitHub server. Derefs to [`Server`] for `url()`, `fault()`,
+/// `requests()`, `connections()` and the rest of the shared plumbing.
+pub struct FakeGitHub {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl Deref for FakeGitHub {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl FakeGitHub {
+    /// Accepts `Authorization: Bearer {token}` or `token {token}`.
+    pub fn start(token: &str) -> FakeGitHub {
+        let state = Arc::new(Mutex::new(State {
+            token: token.into(),
+            base_path: String::new(),
+            repos: BTreeMap::new(),
+            orgs: BTreeSet::new(),
+            envs: BTreeSet::new(),
+            keys: HashMap::new(),
+            next_key_id: 568_250_167_242_549_743,
+            secrets: BTreeMap::new(),
+            writes: HashMap::new(),
+            deny_writes: None,
+        }));
+        let server = {
+            let state = Arc::clone(&state);
+            Server::start("github", move |req| {
+                handle(&mut lock(&state), req)
+                    .with_header("X-RateLimit-Limit", "5000")
+                    .with_header("X-RateLimit-Remaining", "4999")
+                    .with_header("X-RateLimit-Used", "1")
+            })
+        };
+        FakeGitHub { server, state }
+    }
+
+    /// Log into a journal shared with the other fake, for cross-API order.
+    pub fn with_journal(self, journal: &Journal) -> FakeGitHub {
+        self.server.set_journal(journal);
+        self
+    }
+
+    /// Serve under a path prefix, as GitHub Enterprise Server does under
+    /// `/api/v3`; requests outside it get 404.
+    pub fn with_base_path(self, prefix: &str) -> FakeGitHub {
+        lock(&self.state).base_path = prefix.trim_end_matches('/').into();
+        self
+    }
+
+    /// What `GITHUB_API_URL` should be: the URL plus any base path.
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.url(), lock(&self.state).base_path)
+    }
+
+    /// A repository (`owner/name`); its owner becomes a known organization
+    /// too. Returns its id, as selected-repository lists use ids.
+    pub fn add_repo(&self, full_name: &str) -> u64 {
+        let (owner, _) = full_name.split_once('/').expect("owner/name");
+        let mut state = lock(&self.state);
+        let id = 1_296_269 + state.repos.len() as u64 * 7;
+        state.repos.insert(
+            full_name.to_lowercase(),
+            Repo {
+                full_name: full_name.into(),
+                id,
+            },
+        );
+        state.orgs.insert(owner.to_lowercase());
+        id
+    }
+
+    pub fn repo_id(&self, full_name: &str) -> Option<u64> {
+        lock(&self.state).repos.get(&full_name.to_lowercase()).map(|r| r.id)
+    }
+
+    /// An organization with no repositories yet.
+    pub fn add_org(&self, org: &str) -> &FakeGitHub {
+        lock(&self.state).orgs.insert(org.to_lowercase());
+        self
+    }
+
+    /// An environment of a repository added before.
+    pub fn add_environment(&self, repo: &str, env: &str) -> &FakeGitHub {
+        let mut state = lock(&self.state);
+        assert!(
+            state.repos.contains_key(&repo.to_lowercase()),
+            "add_repo({repo:?}) first"
+        );
+        state.envs.insert((repo.to_lowercase(), env.to_lowercase()));
+        drop(state);
+        self
+    }
+
+    /// Every secret PUT and DELETE answers 403 with this message (e.g.
+    /// "Resource not accessible by integration"), while the public key can
+    /// still be read: reading needs less permission than writing.
+    pub fn deny_writes(&self, message: &str) -> &FakeGitHub {
+        lock(&self.state).deny_writes = Some(message.into());
+        self
+    }
+
+    pub fn allow_writes(&self) -> &FakeGitHub {
+        lock(&self.state).deny_writes = None;
+        self
+    }
+
+    /// The scope's current `(key_id, public key)`, for sealing in tests.
+    pub fn public_key(&self, scope: &Scope) -> (String, PublicKey) {
+        let mut state = lock(&self.state);
+        let pair = state.key_pair(scope);
+        (pair.id.clone(), pair.secret.public_key())
+    }
+
+    /// Replace the scope's key pair, as GitHub may: a value sealed for the
+    /// old key id is then refused.
+    pub fn rotate_public_key(&self, scope: &Scope) {
+        let mut state = lock(&self.state);
+        state.keys.remove(&scope.key());
+        state.key_pair(scope);
+    }
+
+    /// A secret that exists before the test (a later PUT answers 204).
+    /// Not counted in [`FakeGitHub::secret_writes`].
+    pub fn set_secret(&self, scope: &Scope, name: &str, value: &str) {
+        lock(&self.state).secrets.insert(
+            (scope.key(), name.to_uppercase()),
+            Stored {
+                value: value.into(),
+                visibility: matches!(scope, Scope::Org(_)).then(|| "private".into()),
+                selected: None,
+            },
+        );
+    }
+
+    /// The decrypted value of a secret, if it exists.
+    pub fn secret(&self, scope: Scope, name: &str) -> Option<String> {
+        lock(&self.state)
+            .secrets
+            .get(&(scope.key(), name.to_uppercase()))
+            .map(|s| s.value.clone())
+    }
+
+    /// Names of the secrets in a scope (upper-cased, as GitHub lists them).
+    pub fn secret_names(&self, scope: &Scope) -> Vec<String> {
+        let key = scope.key();
+        lock(&self.state)
+            .secrets
+            .keys()
+            .filter(|(s, _)| *s == key)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
+    /// Successful PUTs of that secret name, across all scopes.
+    pub fn secret_writes(&self, name: &str) -> usize {
+        lock(&self.state).writes.get(&name.to_uppercase()).copied().unwrap_or(0)
+    }
+
+    /// The visibility of an organization secret (in any organization).
+    pub fn org_secret_visibility(&self, name: &str) -> Option<String> {
+        self.org_secret(name, |s| s.visibility.clone())
+    }
+
+    /// The `selected_repository_ids` an organization secret was last
+    /// written with, if any.
+    pub fn org_secret_repositories(&self, name: &str) -> Option<Vec<u64>> {
+        self.org_secret(name, |s| s.selected.clone())
+    }
+
+    fn org_secret<T>(&self, name: &str, f: impl Fn(&Stored) -> Option<T>) -> Option<T> {
+        let name = name.to_uppercase();
+        lock(&self.state)
+            .secrets
+            .iter()
+            .find(|((scope, n), _)| matches!(scope, Scope::Org(_)) && *n == name)
+            .and_then(|(_, s)| f(s))
+    }
+}
+
+fn handle(state: &mut State, req: &Recorded) -> Reply {
+    if req.header("user-agent").is_none_or(str::is_empty) {
+        // GitHub refuses requests without a User-Agent, in plain text.
+        return Reply::text(
+            403,
+            "Request forbidden by administrative rules. \
+             Please make sure your request has a User-Agent header.",
+        );
+    }
+    let authorized = req.header("authorization").is_some_and(|h| {
+        let (scheme, token) = h.split_once(' ').unwrap_or((h, ""));
+        (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")) && token == state.token
+    });
+    if !authorized {
+        return message(401, "Bad credentials");
+    }
+    let Some(path) = req.path.strip_prefix(state.base_path.as_str()) else {
+        return message(404, "Not Found");
+    };
+    let segments = path_segments(path);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (scope, rest) = match segments[..] {
+        ["repos", owner, repo] if req.method == "GET" => {
+            return match state.repos.get(&format!("{owner}/{repo}").to_lowercase()) {
+                Some(r) => Reply::json(200, &json!({"id": r.id, "full_name": r.full_name, "private": true})),
+                None => message(404, "Not Found"),
+            };
+        }
+        ["repos", owner, repo, "actions", "secrets", ref rest @ ..] => (Scope::Repo(format!("{owner}/{repo}")), rest),
+        ["repos", owner, repo, "environments", env, "secrets", ref rest @ ..] => {
+            (Scope::Env(format!("{owner}/{repo}"), env.into()), rest)
+        }
+        ["repos", owner, repo, "dependabot", "secrets", ref rest @ ..] => {
+            (Scope::Dependabot(format!("{owner}/{repo}")), rest)
+        }
+        ["orgs", org, "actions", "secrets", ref rest @ ..] => (Scope::Org(org.into()), rest),
+        _ => return message(404, "Not Found"),
+    };
+    if !state.scope_exists(&scope) {
+        return message(404, "Not Found");
+    }
+    match (req.method.as_str(), rest) {
+        ("GET", ["public-key"]) => {
+            let pair = state.key_pair(&scope);
+            let key = STANDARD.encode(pair.secret.public_key().as_bytes());
+            Reply::json(200, &json!({"key_id": pair.id, "key": key}))
+        }
+        ("GET", [name]) => match state.secrets.get(&(scope.key(), name.to_uppercase())) {
+            Some(_) => Reply::json(
+                200,
+                &json!({"name": name.to_uppercase(),
+                        "created_at": "2026-01-01T00:00:00Z",
+                        "updated_at": "2026-01-01T00:00:00Z"}),
+            ),
+            None => message(404, "Not Found"),
+        },
+        ("PUT" | "DELETE", [_]) if state.deny_writes.is_some() => {
+            let text = state.deny_writes.clone().unwrap_or_default();
+            message(403, &text)
+        }
+        ("PUT", [name]) => put_secret(state, &scope, name, req),
+        ("DELETE", [name]) => match state.secrets.remove(&(scope.key(), name.to_uppercase())) {
+            Some(_) => Reply::empty(204),
+            None => message(404, "Not Found"),
+        },
+        _ => message(404, "Not Found"),
+    }
+}
+
+fn put_secret(state: &mut State, scope: &Scope, name: &str, req: &Recorded) -> Reply {
+    if !valid_secret_name(name) {
+        return message(
+            422,
+            "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) \
+             or underscores (_), must not start with a number, \
+             and must not start with the GITHUB_ prefix.",
+        );
+    }
+    let Some(body) = req.json() else {
+        return message(400, "Problems parsing JSON");
+    };
+    for field in ["encrypted_value", "key_id"] {
+        if !body[field].is_string() {
+            return message(422, &format!("Invalid request.\n\n\"{field}\" wasn't supplied."));
+        }
+    }
+    let (visibility, selected) = if matches!(scope, Scope::Org(_)) {
+        match org_fields(state, &body) {
+            Ok(fields) => fields,
+            Err(reply) => return reply,
+        }
+    } else {
+        (None, None)
+    };
+    let pair = state.key_pair(scope);
+    let plaintext = (body["key_id"] == pair.id.as_str())
+        .then(|| STANDARD.decode(body["encrypted_value"].as_str().unwrap_or("")))
+        .and_then(Result::ok)
+        .and_then(|sealed| pair.secret.unseal(&sealed).ok());
+    let Some(plaintext) = plaintext else {
+        return message(422, "Bad request - encrypted_value not properly encrypted");
+    };
+    let name = name.to_uppercase();
+    *state.writes.entry(name.clone()).or_insert(0) += 1;
+    let previous = state.secrets.insert(
+        (scope.key(), name),
+        Stored {
+            value: String::from_utf8_lossy(&plaintext).into_owned(),
+            visibility,
+            selected,
+        },
+    );
+    match previous {
+        Some(_) => Reply::empty(204),
+        None => Reply::json(201, &json!({})),
+    }
+}
+
+type OrgFields = (Option<String>, Option<Vec<u64>>);
+
+/// An organization secret's `visibility` (required) and
+/// `selected_repository_ids` (ids of known repositories).
+fn org_fields(state: &State, body: &Value) -> Result<OrgFields, Reply> {
+    let visibility = match body["visibility"].as_str() {
+        Some(v @ ("all" | "private" | "selected")) => v.to_string(),
+        _ => {
+            return Err(message(
+                422,
+                "Invalid request.\n\n\"visibility\" must be one of all, private, selected.",
+            ))
+        }
+    };
+    let selected = match &body["selected_repository_ids"] {
+        Value::Null => None,
+        Value::Array(ids) => {
+            let known: BTreeSet<u64> = state.repos.values().map(|r| r.id).collect();
+            let ids: Option<Vec<u64>> = ids
+                .iter()
+                .map(|id| id.as_u64().filter(|id| known.contains(id)))
+                .collect();
+            match ids {
+                Some(ids) => Some(ids),
+                None => return Err(message(422, "Invalid selected_repository_ids")),
+            }
+        }
+        _ => return Err(message(422, "Invalid selected_repository_ids")),
+    };
+    Ok((Some(visibility), selected))
+}
+
+/// GitHub's rules: letters, digits and `_`, not starting with a digit, no
+/// `GITHUB_` prefix (names are case-insensitive).
+fn valid_secret_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.to_uppercase().starts_with("GITHUB_")
+}
+
+fn message(status: u16, text: &str) -> Reply {
+    Reply::json(status, &json!({"message": text, "documentation_url": DOCS}))
+}
