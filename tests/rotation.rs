@@ -5,61 +5,10 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{FakeGitHub, FakeTurso, Fault, FaultAction, Journal, RunResult, Runner, Scope};
+use common::{FakeGitHub, FakeTurso, Fault, FaultAction, Journal, Runner, Scope};
 use serde_json::Value;
 
-const API_TOKEN: &str = "turso-api-token-0123456789";
-const GH_TOKEN: &str = "ghp_writesecrets0123456789";
-
-/// Both fakes sharing one journal, and a runner with the usual inputs.
-struct World {
-    turso: FakeTurso,
-    github: FakeGitHub,
-    journal: Journal,
-}
-
-impl World {
-    fn new() -> World {
-        let journal = Journal::new();
-        let turso = FakeTurso::start("acme", API_TOKEN).with_journal(&journal);
-        turso.add_group("prod");
-        let github = FakeGitHub::start(GH_TOKEN).with_journal(&journal);
-        github.add_repo("acme/app");
-        World { turso, github, journal }
-    }
-
-    fn runner(&self) -> Runner {
-        Runner::new(PathBuf::from(env!("CARGO_BIN_EXE_turso-rotate")))
-            .env("GITHUB_API_URL", &self.github.api_url())
-            .input("organization", "acme")
-            .input("group", "prod")
-            .input("api-token", API_TOKEN)
-            .input("secret-name", "TURSO_AUTH_TOKEN")
-            .input("github-token", GH_TOKEN)
-            .input("turso-api-url", &self.turso.url())
-            // Declared inputs the workflow leaves out arrive empty.
-            .input("expiration", "")
-            .input("dry-run", "")
-    }
-
-    fn secret(&self) -> Option<String> {
-        self.github.secret(Scope::repo("acme/app"), "TURSO_AUTH_TOKEN")
-    }
-
-    fn writes(&self) -> usize {
-        self.turso.count("POST", "/auth/") + self.github.count("PUT", "/") + self.github.count("DELETE", "/")
-    }
-
-    fn requests(&self) -> usize {
-        self.turso.requests().len() + self.github.requests().len()
-    }
-}
-
-fn leaks(result: &RunResult, token: Option<&str>) {
-    let mut secrets = vec![API_TOKEN, GH_TOKEN];
-    secrets.extend(token);
-    result.assert_no_leak(&secrets);
-}
+use common::world::{leaks, World, API_TOKEN, GH_TOKEN};
 
 #[test]
 fn rotation_writes_the_new_token_into_the_secret() {
@@ -320,7 +269,13 @@ fn enterprise_server_api_path_is_kept() {
         .with_journal(&journal)
         .with_base_path("/api/v3");
     github.add_repo("acme/app");
-    let world = World { turso, github, journal };
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_turso-rotate"));
+    let world = World {
+        turso,
+        github,
+        journal,
+        bin,
+    };
     world.runner().run().assert_exit(0);
     assert!(world.secret().is_some());
 }

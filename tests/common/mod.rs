@@ -9,6 +9,7 @@ pub mod github;
 pub mod runner;
 pub mod server;
 pub mod turso;
+pub mod world;
 
 // Each test uses some of these; the rest would warn.
 #[allow(unused_imports)]
