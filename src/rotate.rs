@@ -95,13 +95,37 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         workflow::log(&format!("preflight: write access to {} proven", ready.target.scope));
     }
 
-    let outcomes: Vec<GroupOutcome> = inputs
-        .plans
-        .iter()
-        .zip(&prepared)
-        .map(|(plan, targets)| rotate_group(inputs, wf, &turso, &github, plan, targets))
-        .collect();
+    let jobs: Vec<(&GroupPlan, &Vec<Prepared>)> = inputs.plans.iter().zip(&prepared).collect();
+    let outcomes = in_parallel(&jobs, PARALLEL_GROUPS, |(plan, targets)| {
+        rotate_group(inputs, wf, &turso, &github, plan, targets)
+    });
     report(inputs, wf, &outcomes)
+}
+
+/// Groups rotated at once: enough to clear an emergency quickly, few enough
+/// to stay clear of both APIs' secondary rate limits.
+const PARALLEL_GROUPS: usize = 4;
+
+/// `f` over `items` on up to `workers` threads, results in input order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<R>>> = std::sync::Mutex::new(items.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(items.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let result = f(item);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
 
 fn rotate_group(
