@@ -21,8 +21,10 @@ pub struct World {
 impl World {
     /// In an integration test, where cargo names the binary.
     pub fn new() -> World {
-        let bin = option_env!("CARGO_BIN_EXE_turso-rotate").expect("only integration tests know the binary's path");
-        World::with_bin(PathBuf::from(bin))
+        match option_env!("CARGO_BIN_EXE_turso-rotate") {
+            Some(bin) => World::with_bin(PathBuf::from(bin)),
+            None => panic!("only integration tests know the binary's path: use World::with_bin"),
+        }
     }
 
     pub fn with_bin(bin: PathBuf) -> World {
