@@ -38,6 +38,8 @@ pub struct Runner {
     removed: Vec<String>,
     args: Vec<String>,
     in_actions: bool,
+    /// Scanned for in every step's output (see [`Runner::secrets`]).
+    secrets: Vec<String>,
     timeout: Duration,
     steps: Cell<usize>,
 }
@@ -69,6 +71,7 @@ impl Runner {
             args: Vec::new(),
             in_actions: true,
             timeout: DEFAULT_TIMEOUT,
+            secrets: Vec::new(),
             steps: Cell::new(0),
         }
     }
@@ -208,7 +211,7 @@ impl Runner {
             BTreeMap::new()
         };
         let summary = fs::read_to_string(&summary_file).unwrap_or_default();
-        RunResult {
+        let result = RunResult {
             code: status.code(),
             stdout: join(stdout),
             stderr: join(stderr),
@@ -217,7 +220,20 @@ impl Runner {
             elapsed,
             workspace: self.workspace.clone(),
             files: snapshot(&self.root),
+        };
+        if !self.secrets.is_empty() {
+            let mut secrets: Vec<String> = self.secrets.clone();
+            secrets.extend(result.masked());
+            result.assert_no_leak(&secrets.iter().map(String::as_str).collect::<Vec<_>>());
         }
+        result
+    }
+
+    /// Every step of this job fails if one of `secrets`, or a token it
+    /// masked, shows anywhere but the mask line: no test can forget the scan.
+    pub fn secrets(mut self, secrets: &[&str]) -> Runner {
+        self.secrets = secrets.iter().map(|s| s.to_string()).collect();
+        self
     }
 }
 

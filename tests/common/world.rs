@@ -43,6 +43,7 @@ impl World {
 
     pub fn runner(&self) -> Runner {
         Runner::new(self.bin.clone())
+            .secrets(&[API_TOKEN, GH_TOKEN])
             .env("GITHUB_API_URL", &self.github.api_url())
             .input("organization", "acme")
             .input("group", "prod")
