@@ -97,7 +97,7 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
 
     let jobs: Vec<(&GroupPlan, &Vec<Prepared>)> = inputs.plans.iter().zip(&prepared).collect();
     let outcomes = in_parallel(&jobs, PARALLEL_GROUPS, |(plan, targets)| {
-        rotate_group(inputs, wf, &turso, &github, plan, targets)
+        rotate_group(inputs, wf, &policy, &turso, &github, plan, targets)
     });
     report(inputs, wf, &outcomes)
 }
@@ -131,6 +131,7 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> 
 fn rotate_group(
     inputs: &Inputs,
     wf: &Workflow,
+    policy: &Policy,
     turso: &Turso,
     github: &GitHub,
     plan: &GroupPlan,
@@ -174,7 +175,7 @@ fn rotate_group(
     outcome.token = Some(token.clone());
 
     if let Some(url) = &inputs.database_url {
-        if let Err(e) = libsql::verify(url, &token, &Policy::new(inputs.limits)) {
+        if let Err(e) = libsql::verify(url, &token, policy) {
             outcome.error = Some(format!("{e:#}"));
             return outcome;
         }
