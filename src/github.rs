@@ -114,7 +114,15 @@ impl GitHub {
         };
         self.write(&probe, &value, "proving write access by writing a probe")?;
         let what = format!("deleting the probe secret {}", probe.target);
-        match self.call("DELETE", &secret_route(&probe.target), None, &what, &probe.target) {
+        // 404: a run overlapping on the same scope deleted it first; gone all the same.
+        match self.call_expecting(
+            "DELETE",
+            &secret_route(&probe.target),
+            None,
+            &what,
+            &probe.target,
+            &[404],
+        ) {
             Ok(_) => Ok(None),
             Err(e) => Ok(Some(format!(
                 "{:#} (delete {} by hand; it holds random bytes)",
@@ -176,10 +184,23 @@ impl GitHub {
     /// One request with the shared retry policy; an error status becomes an
     /// error that names GitHub's message and the likely cause.
     fn call(&self, method: &str, route: &str, body: Option<Value>, what: &str, target: &Target) -> Result<Reply> {
+        self.call_expecting(method, route, body, what, target, &[])
+    }
+
+    /// [`GitHub::call`], taking the statuses in `also_fine` as success too.
+    fn call_expecting(
+        &self,
+        method: &str,
+        route: &str,
+        body: Option<Value>,
+        what: &str,
+        target: &Target,
+        also_fine: &[u16],
+    ) -> Result<Reply> {
         let reply = self
             .policy
             .send(what, |timeout| self.attempt(method, route, body.as_ref(), timeout))?;
-        if reply.ok() {
+        if reply.ok() || also_fine.contains(&reply.status) {
             return Ok(reply);
         }
         #[derive(Deserialize)]

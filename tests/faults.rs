@@ -246,3 +246,30 @@ fn error_bodies_that_echo_the_token_are_scrubbed() {
     assert!(result.stdout.contains("Bearer ***"), "{}", result.stdout);
     leaks(&result, None);
 }
+
+#[test]
+fn a_probe_already_deleted_by_an_overlapping_run_is_no_warning_but_a_stuck_one_is() {
+    let world = World::new();
+    world.github.fault(Fault::new(
+        "DELETE",
+        "TURSO_ROTATE_PROBE",
+        FaultAction::status(404, r#"{"message":"Not Found"}"#),
+    ));
+    let result = world.runner().run();
+    result.assert_exit(0);
+    assert!(!result.stdout.contains("::warning::"), "{}", result.stdout);
+
+    world.github.fault(Fault::new(
+        "DELETE",
+        "TURSO_ROTATE_PROBE",
+        FaultAction::status(403, r#"{"message":"Forbidden"}"#),
+    ));
+    let result = world.runner().run();
+    result.assert_exit(0);
+    let warning = result
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::warning::"))
+        .expect("a warning");
+    assert!(warning.contains("delete TURSO_ROTATE_PROBE by hand"), "{warning}");
+}
