@@ -65,23 +65,24 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         Some(access) => Some(GitHub::connect(access, policy).context(preflight)?),
         None => None,
     };
+    // One public key (and one probe) per scope, however many secrets it holds.
     let mut keys: BTreeMap<Scope, Prepared> = BTreeMap::new();
-    let mut prepared: Vec<Vec<Prepared>> = Vec::new();
-    for plan in &inputs.plans {
-        let mut group_targets = Vec::new();
-        for target in plan.targets.iter().filter(|_| github.is_some()) {
-            let ready = match keys.get(&target.scope) {
-                Some(known) => known.for_target(target),
-                None => {
-                    let ready = github.as_ref().expect("filtered").prepare(target).context(preflight)?;
-                    workflow::log(&format!("preflight: public key of {} fetched", target.scope));
-                    keys.insert(target.scope.clone(), ready.clone());
-                    ready
-                }
-            };
-            group_targets.push(ready);
+    let mut prepared: Vec<Vec<Prepared>> = vec![Vec::new(); inputs.plans.len()];
+    if let Some(github) = &github {
+        for (plan, ready_targets) in inputs.plans.iter().zip(&mut prepared) {
+            for target in &plan.targets {
+                let ready = match keys.get(&target.scope) {
+                    Some(known) => known.for_target(target),
+                    None => {
+                        let ready = github.prepare(target).context(preflight)?;
+                        workflow::log(&format!("preflight: public key of {} fetched", target.scope));
+                        keys.insert(target.scope.clone(), ready.clone());
+                        ready
+                    }
+                };
+                ready_targets.push(ready);
+            }
         }
-        prepared.push(group_targets);
     }
 
     if inputs.dry_run {
@@ -310,23 +311,16 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
         }
     }
 
+    // Outcomes come in plan order; a target not attempted shares its group's error.
     let results: Vec<Value> = outcomes
         .iter()
-        .flat_map(|o| {
-            let planned = inputs
-                .plans
-                .iter()
-                .find(|p| p.group == o.group)
-                .map(|p| p.targets.as_slice())
-                .unwrap_or(&[]);
-            planned.iter().map(move |t| {
-                let error = o
-                    .writes
-                    .iter()
-                    .find(|(w, _)| w == t)
-                    .map_or(o.error.clone(), |(_, e)| e.clone());
-                let error =
-                    error.or_else(|| (!o.writes.iter().any(|(w, _)| w == t)).then(|| "not attempted".to_owned()));
+        .zip(&inputs.plans)
+        .flat_map(|(o, plan)| {
+            plan.targets.iter().map(move |t| {
+                let error = match o.writes.iter().find(|(w, _)| w == t) {
+                    Some((_, e)) => e.clone(),
+                    None => Some(o.error.clone().unwrap_or_else(|| "not attempted".to_owned())),
+                };
                 result_json(&o.group, t, error.is_none(), error)
             })
         })
