@@ -213,8 +213,8 @@ fn tour(bin: &Path) -> ExitCode {
         "   exp  {} ({}; expiration {EXPIRATION}) {}",
         exp.map_or("none".into(), time),
         lifetime.map_or("never expires".into(), |s| format!(
-            "{} after iat",
-            humantime::format_duration(Duration::from_secs(s))
+            "{} days after iat",
+            s as f64 / 86_400.0
         )),
         checks.check(
             lifetime.is_some() && lifetime == expected,
