@@ -343,7 +343,7 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
     outputs.insert("secret-updated".into(), json!(all_ok.to_string()));
     outputs.insert("results".into(), Value::Array(results));
     wf.outputs(outputs, &tokens, inputs.show_token)?;
-    wf.summary(&summary(inputs, outcomes))?;
+    wf.summary(&summary(&inputs.organization, inputs.reason.as_deref(), outcomes))?;
     if let Some(path) = &inputs.audit_file {
         audit(path, inputs, wf, outcomes).with_context(|| format!("appending to the audit file {}", path.display()))?;
     }
@@ -357,9 +357,9 @@ fn result_json(group: &str, target: &Target, written: bool, error: Option<String
     json!({ "group": group, "target": target.spec(), "written": written, "error": error })
 }
 
-fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
+fn summary(organization: &str, reason: Option<&str>, outcomes: &[GroupOutcome]) -> String {
     let mut text = String::from("### Turso token rotation\n\n");
-    if let Some(reason) = &inputs.reason {
+    if let Some(reason) = reason {
         text.push_str(&format!("Reason: {}\n\n", cell(reason)));
     }
     text.push_str("| Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n|---|---|---|---|---|---|---|\n");
@@ -387,7 +387,7 @@ fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
         for (target, result) in rows {
             text.push_str(&format!(
                 "| {} | `{}` | {} | {} | {expires} | {rotated} | {window} |\n",
-                inputs.organization,
+                organization,
                 o.group,
                 cell(&target),
                 cell(&result)
@@ -457,4 +457,55 @@ fn save_token(path: &std::path::Path, token: &Secret) -> Result<()> {
 /// RFC 3339 in UTC, to the second.
 pub fn rfc3339(time: Option<SystemTime>) -> Option<String> {
     time.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::Repo;
+
+    fn target(secret: &str) -> Target {
+        Target {
+            scope: Scope::Repository(Repo {
+                owner: "acme".into(),
+                name: "app".into(),
+            }),
+            secret: secret.into(),
+        }
+    }
+
+    #[test]
+    fn summary_table_has_a_row_per_target_and_escapes_cells() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let outcomes = [
+            GroupOutcome {
+                group: "prod".into(),
+                rotated_at: Some(at),
+                token: Some(Secret::new(
+                    "eyJhbGciOiJIUzI1NiJ9.eyJhIjoicnciLCJleHAiOjE3NjUyOTYwMDB9.c2ln",
+                )),
+                error: None,
+                writes: vec![(target("A"), None), (target("B"), Some("HTTP 500 | bad\nthing".into()))],
+                window: None,
+            },
+            GroupOutcome {
+                group: "dev".into(),
+                rotated_at: None,
+                token: None,
+                error: Some("HTTP 404".into()),
+                writes: Vec::new(),
+                window: None,
+            },
+        ];
+        let text = summary("acme", Some("leak | in a log"), &outcomes);
+        let expected = "### Turso token rotation\n\n\
+            Reason: leak \\| in a log\n\n\
+            | Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n\
+            |---|---|---|---|---|---|---|\n\
+            | acme | `prod` | A in repository acme/app | written | 2025-12-09T16:00:00Z | 2025-11-24T16:00:00Z | - |\n\
+            | acme | `prod` | B in repository acme/app | failed: HTTP 500 \\| bad thing | 2025-12-09T16:00:00Z | 2025-11-24T16:00:00Z | - |\n\
+            | acme | `dev` | - | failed: HTTP 404 | - | - | - |\n\n";
+        assert_eq!(text, expected);
+        assert!(!text.contains("eyJ"), "never the token");
+    }
 }
