@@ -49,7 +49,9 @@ impl Reply {
                     let now = SystemTime::now()
                         .duration_since(SystemTime::UNIX_EPOCH)
                         .unwrap_or_default();
-                    Duration::from_secs(reset).saturating_sub(now) + Duration::from_secs(1)
+                    Duration::from_secs(reset)
+                        .saturating_sub(now)
+                        .saturating_add(Duration::from_secs(1))
                 }),
             _ => None,
         };

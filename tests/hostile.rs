@@ -111,6 +111,17 @@ proptest! {
     }
 
     #[test]
+    fn any_rate_limit_reset_is_a_wait_not_a_panic(reset in any::<u64>(), retry in any::<u64>()) {
+        let reply = Reply::from_parts(403, String::new(), |name| match name {
+            "retry-after" => Some(retry.to_string()),
+            "x-ratelimit-remaining" => Some("0".into()),
+            "x-ratelimit-reset" => Some(reset.to_string()),
+            _ => None,
+        });
+        prop_assert!(reply.rate_limit_reset.is_some());
+    }
+
+    #[test]
     fn public_keys_from_any_text(key in ".{0,80}") {
         let _ = ScopeKey::from_base64("1".into(), &key);
     }
