@@ -58,7 +58,15 @@ impl GitHub {
                     .set_connect_timeout(Some(CONNECT_TIMEOUT))
                     .build()
             })
-            .map_err(|e| anyhow!("setting up the GitHub client for {}: {}", access.api_url, chain(&e)))?;
+            .map_err(|e| {
+                let hint = match chain(&e) {
+                    text if text.contains("root CA") => format!(
+                        "{text}; install a CA bundle (/etc/ssl/certs/ca-certificates.crt) or point SSL_CERT_FILE at one"
+                    ),
+                    text => text,
+                };
+                anyhow!("setting up the GitHub client for {}: {hint}", access.api_url)
+            })?;
         Ok(GitHub {
             runtime,
             client,

@@ -54,6 +54,12 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         policy,
     );
     let preflight = "preflight failed, nothing was rotated";
+    // Local set-up first (it loads the system's CA roots): a broken image
+    // fails here, before any request.
+    let github = match &inputs.github {
+        Some(access) => Some(GitHub::connect(access, policy).context(preflight)?),
+        None => None,
+    };
     for plan in &inputs.plans {
         turso.check_group(&plan.group).context(preflight)?;
         workflow::log(&format!(
@@ -61,10 +67,6 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             plan.group, inputs.organization
         ));
     }
-    let github = match &inputs.github {
-        Some(access) => Some(GitHub::connect(access, policy).context(preflight)?),
-        None => None,
-    };
     // One public key (and one probe) per scope, however many secrets it holds.
     let mut keys: BTreeMap<Scope, Prepared> = BTreeMap::new();
     let mut prepared: Vec<Vec<Prepared>> = vec![Vec::new(); inputs.plans.len()];
