@@ -216,11 +216,15 @@ impl GitHub {
             message: String,
         }
         let message = match serde_json::from_str::<GitHubError>(&reply.body) {
-            Ok(e) => e.message,
-            Err(_) => detail(&reply.body).trim_start_matches(": ").to_owned(),
+            Ok(e) => detail(&e.message),
+            Err(_) => detail(&reply.body),
         };
+        let message = message.trim_start_matches(": ");
         let hint = match reply.status {
             401 => "the GitHub token is invalid or expired (input `github-token`)".to_owned(),
+            403 | 429 if message.contains("rate limit") => {
+                "GitHub's rate limit for this token is spent: re-run once it resets".to_owned()
+            }
             403 if message.contains("by integration") => format!(
                 "the GitHub App token lacks the permission {} (the workflow's own GITHUB_TOKEN can never be given it: use a fine-grained PAT or a GitHub App token)",
                 permission(&target.scope)

@@ -216,6 +216,8 @@ pub struct Inputs {
     pub database_url: Option<String>,
     pub audit_file: Option<PathBuf>,
     pub reason: Option<String>,
+    /// `groups` was given: each token is the output `token-<group>`, never `token`.
+    pub per_group_outputs: bool,
     pub limits: Limits,
     /// `--show-token`: print the token outside Actions.
     pub show_token: bool,
@@ -258,9 +260,10 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             return match arg.as_str() {
                 "-h" => Ok(Command::Help),
                 "-V" => Ok(Command::Version),
-                _ => bad(format!(
-                    "Unexpected argument '{arg}'. Inputs are given as --name value (see --help)."
-                )),
+                // Never echoed: a stray value may well be a token.
+                _ => bad(
+                    "Unexpected argument without a --flag before it. Inputs are given as --name value (see --help).",
+                ),
             };
         };
         let (name, inline) = match flag.split_once('=') {
@@ -271,7 +274,11 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             "help" => return Ok(Command::Help),
             "version" => return Ok(Command::Version),
             "show-token" => {
-                show_token = true;
+                show_token = match inline.as_deref() {
+                    None | Some("true" | "True" | "TRUE") => true,
+                    Some("false" | "False" | "FALSE") => false,
+                    Some(_) => return bad("Flag --show-token takes no value (or `true`/`false`)."),
+                };
                 continue;
             }
             _ => {}
@@ -283,8 +290,8 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             Some(v) => v,
             None if name == "dry-run" && args.peek().is_none_or(|a| a.starts_with("--")) => "true".into(),
             None => match args.next() {
-                Some(v) => v.clone(),
-                None => return bad(format!("Flag --{name} needs a value.")),
+                Some(v) if !v.starts_with("--") => v.clone(),
+                _ => return bad(format!("Flag --{name} needs a value.")),
             },
         };
         flags.insert(name.to_owned(), value);
@@ -355,6 +362,9 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
             .unwrap_or_else(|| names::DEFAULT_TURSO_API_URL.into()),
     )?;
     let database_url = match raw.get("database-url") {
+        Some(_) if plans.len() > 1 => return bad(
+            "Input `database-url` names one database, of one group: it cannot verify the tokens of several `groups`.",
+        ),
         Some(u) => Some(url("database-url", &u)?),
         None => None,
     };
@@ -394,6 +404,7 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         database_url,
         audit_file,
         reason: raw.get("reason"),
+        per_group_outputs: raw.get("groups").is_some(),
         limits: Limits { max_attempts, timeout },
         show_token: false,
     })
@@ -529,13 +540,15 @@ fn plans(
             return bad(format!("Input `secret-name` is required (no secret to write for group `{group}`): the GitHub secret that receives the new token."));
         }
         for target in targets {
-            if seen.contains(&target) {
+            // GitHub compares secret, owner, repository and environment names without case.
+            let key = target.to_string().to_uppercase();
+            if seen.contains(&key) {
                 return bad(format!(
                     "Secret {} is named twice: each secret can receive only one token.",
                     target.secret
                 ));
             }
-            seen.push(target);
+            seen.push(key);
         }
     }
 
@@ -623,6 +636,12 @@ pub fn secret_name(input: &str, value: &str) -> Result<String, BadInput> {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !value.to_ascii_uppercase().starts_with("GITHUB_");
+    if value.eq_ignore_ascii_case(names::PROBE_SECRET) {
+        return bad(format!(
+            "Input `{input}`: {} is reserved for the write-access probe, which is written and deleted in every run.",
+            names::PROBE_SECRET
+        ));
+    }
     if ok {
         Ok(value.to_owned())
     } else {

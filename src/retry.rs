@@ -69,6 +69,8 @@ impl Reply {
             403 | 429 if self.rate_limit_reset.is_some() => {
                 Some(format!("HTTP {} (rate limit exhausted)", self.status))
             }
+            // GitHub's secondary rate limit: 403 with a Retry-After, remaining not 0.
+            403 if self.retry_after.is_some() => Some("HTTP 403 (secondary rate limit)".into()),
             429 => Some("HTTP 429 (too many requests)".into()),
             500..=599 => Some(format!("HTTP {}", self.status)),
             _ => None,
@@ -85,6 +87,22 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or_default())
 }
+
+/// An API's final refusal (an error status after any retries): the status
+/// tells callers whether the request can have had an effect.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// A failure to get any answer: worth retrying.
 #[derive(Debug)]
@@ -172,7 +190,11 @@ fn backoff(attempt: u32) -> Duration {
 
 /// A short, single-line excerpt of a response body for an error message.
 pub fn detail(body: &str) -> String {
-    let text = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Scrubbed before it is cut, so that no prefix of a secret survives the cut.
+    let text = crate::secret::redact(body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if text.is_empty() {
         return String::new();
     }
@@ -214,6 +236,10 @@ mod tests {
         assert!(reply(429, &[]).transient().is_some());
         assert!(reply(404, &[]).transient().is_none());
         assert!(reply(403, &[]).transient().is_none());
+        assert!(
+            reply(403, &[("retry-after", "60")]).transient().is_some(),
+            "secondary rate limit"
+        );
         assert!(
             reply(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")])
                 .transient()

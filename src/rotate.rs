@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::github::{GitHub, Prepared};
 use crate::inputs::{GroupPlan, Inputs, Scope, Target};
 use crate::libsql;
-use crate::retry::Policy;
+use crate::retry::{Policy, Refused};
 use crate::secret::Secret;
 use crate::turso::{self, TokenRequest, Turso};
 use crate::workflow::{self, Workflow};
@@ -24,6 +24,9 @@ struct GroupOutcome {
     group: String,
     /// When the rotate call answered: the old tokens died then.
     rotated_at: Option<SystemTime>,
+    /// Without `rotated_at`: the rotate call surely had no effect (never
+    /// sent, or refused with a 4xx), rather than an unknown one.
+    untouched: bool,
     token: Option<Secret>,
     /// Failure of rotate, create or verify (not of a write).
     error: Option<String>,
@@ -105,6 +108,9 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     report(inputs, wf, &outcomes)
 }
 
+/// Time kept for creating and writing once a group is rotated (at most half the run's).
+const AFTER_ROTATE_RESERVE: Duration = Duration::from_secs(30);
+
 /// Groups rotated at once: enough to clear an emergency quickly, few enough
 /// to stay clear of both APIs' secondary rate limits.
 const PARALLEL_GROUPS: usize = 4;
@@ -144,12 +150,26 @@ fn rotate_group(
     let mut outcome = GroupOutcome {
         group: group.clone(),
         rotated_at: None,
+        untouched: false,
         token: None,
         error: None,
         writes: Vec::new(),
         window: None,
     };
+    // Rotating with too little time left to create and write would strand the group.
+    let reserve = (inputs.limits.timeout / 2).min(AFTER_ROTATE_RESERVE);
+    if policy.remaining() < reserve {
+        outcome.untouched = true;
+        outcome.error = Some(format!(
+            "not rotated: only {:.1}s were left before the run's deadline, too little to create and write a token (raise the `timeout` input)",
+            policy.remaining().as_secs_f64()
+        ));
+        return outcome;
+    }
     if let Err(e) = turso.rotate(group) {
+        outcome.untouched = e
+            .chain()
+            .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status < 500));
         outcome.error = Some(format!("{e:#}"));
         return outcome;
     }
@@ -205,6 +225,10 @@ fn failure_message(outcome: &GroupOutcome, wf: &Workflow) -> String {
     let group = &outcome.group;
     if outcome.token.is_none() {
         return match outcome.rotated_at {
+            None if outcome.untouched => format!(
+                "Group `{group}`: {}. Tokens invalidated: no; new token created: no; secret written: no. Nothing changed for this group: re-run the workflow.",
+                outcome.error.as_deref().unwrap_or_default()
+            ),
             None => format!(
                 "Group `{group}`: {}. Tokens invalidated: unknown (the rotate call failed); new token created: no; secret written: no. Re-run the workflow: it is safe.",
                 outcome.error.as_deref().unwrap_or_default()
@@ -225,7 +249,7 @@ fn failure_message(outcome: &GroupOutcome, wf: &Workflow) -> String {
         .filter(|(_, e)| e.is_none())
         .map(|(t, _)| t.secret.clone())
         .collect();
-    let handed = if wf.actions {
+    let handed = if wf.records_outputs() {
         "The new token is in this step's masked `token` output (`token-<group>` with several groups): a following step with `if: failure()` can store it."
             .to_owned()
     } else {
@@ -280,7 +304,7 @@ fn dry_run(inputs: &Inputs, wf: &Workflow, with_github: bool) -> Result<u8> {
 }
 
 fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u8> {
-    let single = outcomes.len() == 1;
+    let single = !inputs.per_group_outputs;
     let mut tokens: Vec<(String, &Secret)> = Vec::new();
     for outcome in outcomes {
         if let Some(token) = &outcome.token {
@@ -292,9 +316,9 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
             tokens.push((name, token));
         }
     }
-    // Outside Actions, a token that did not reach its secret goes to a file.
+    // Where no step can read an output, a token that did not reach its secret goes to a file.
     for (outcome, plan) in outcomes.iter().zip(&inputs.plans) {
-        if let (false, false, Some(token)) = (wf.actions, outcome.ok(), &outcome.token) {
+        if let (false, false, Some(token)) = (wf.records_outputs(), outcome.ok(), &outcome.token) {
             match save_token(&plan.token_file, token) {
                 Ok(()) => workflow::log(&format!(
                     "group `{}`: new token saved to {} (mode 0600)",
@@ -346,13 +370,20 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
     outputs.insert("results".into(), Value::Array(results));
     wf.outputs(outputs, &tokens, inputs.show_token)?;
     wf.summary(&summary(&inputs.organization, inputs.reason.as_deref(), outcomes))?;
-    if let Some(path) = &inputs.audit_file {
-        audit(path, inputs, wf, outcomes).with_context(|| format!("appending to the audit file {}", path.display()))?;
-    }
     for outcome in outcomes.iter().filter(|o| !o.ok()) {
         wf.annotate("error", &failure_message(outcome, wf));
     }
-    Ok(if all_ok { 0 } else { 1 })
+    let mut code = if all_ok { 0 } else { 1 };
+    if let Some(path) = &inputs.audit_file {
+        if let Err(e) = audit(path, inputs, wf, outcomes) {
+            wf.annotate(
+                "error",
+                &format!("appending to the audit file {}: {e:#}", path.display()),
+            );
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 fn result_json(group: &str, target: &Target, written: bool, error: Option<String>) -> Value {
@@ -483,6 +514,7 @@ mod tests {
             GroupOutcome {
                 group: "prod".into(),
                 rotated_at: Some(at),
+                untouched: false,
                 token: Some(Secret::new(
                     "eyJhbGciOiJIUzI1NiJ9.eyJhIjoicnciLCJleHAiOjE3NjUyOTYwMDB9.c2ln",
                 )),
@@ -493,6 +525,7 @@ mod tests {
             GroupOutcome {
                 group: "dev".into(),
                 rotated_at: None,
+                untouched: false,
                 token: None,
                 error: Some("HTTP 404".into()),
                 writes: Vec::new(),

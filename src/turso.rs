@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::http::{self, segment, Call};
 use crate::inputs::{Authorization, Expiration};
-use crate::retry::{detail, Policy, Reply};
+use crate::retry::{detail, Policy, Refused, Reply};
 use crate::secret::Secret;
 
 /// Scopes a least-privilege API token needs, for the 403 hint.
@@ -128,7 +128,11 @@ impl Turso {
             404 => format!("no group `{group}` in organization `{}`: check the `organization` and `group` inputs", self.organization),
             _ => "unexpected answer from the Turso API".to_owned(),
         };
-        bail!("{what}: HTTP {}{message}: {hint}", reply.status)
+        Err(Refused {
+            status: reply.status,
+            message: format!("{what}: HTTP {}{message}: {hint}", reply.status),
+        }
+        .into())
     }
 }
 

@@ -50,6 +50,11 @@ impl Workflow {
         }
     }
 
+    /// Whether a later step can read this step's outputs.
+    pub fn records_outputs(&self) -> bool {
+        self.output_file.is_some()
+    }
+
     /// Asks the runner to hide `token` in every later log line. Only under
     /// Actions: anywhere else the line would print the token in clear.
     pub fn mask(&self, token: &Secret) {

@@ -17,7 +17,7 @@ use turso_rotate::inputs::INPUTS;
 
 /// SPEC.md: the inputs that are required outright (the rest are optional or
 /// required only in some cases, which their descriptions say).
-const REQUIRED: &[&str] = &["organization", "group", "api-token"];
+const REQUIRED: &[&str] = &["organization", "api-token"];
 
 /// SPEC.md, Outputs.
 const OUTPUTS: &[&str] = &["token", "expires-at", "rotated-at", "secret-updated", "results"];
