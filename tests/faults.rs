@@ -6,11 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::world::{leaks, World, API_TOKEN, GH_TOKEN};
-use common::{Fault, FaultAction, Scope};
-
-fn repo_secret(world: &World) -> Option<String> {
-    world.github.secret(Scope::repo("acme/app"), "TURSO_AUTH_TOKEN")
-}
+use common::{Fault, FaultAction};
 
 #[test]
 fn two_503s_then_success() {
@@ -34,7 +30,7 @@ fn two_503s_then_success() {
     );
     assert!(result.stderr.contains("HTTP 503"));
     let token = result.output("token").unwrap();
-    assert_eq!(repo_secret(&world).as_deref(), Some(token));
+    assert_eq!(world.secret().as_deref(), Some(token));
     assert!(world.turso.token_valid("prod", token));
     leaks(&result, Some(token));
 }
@@ -45,11 +41,7 @@ fn retry_after_is_honoured() {
     world.github.fault(Fault::new(
         "PUT",
         "TURSO_AUTH_TOKEN",
-        FaultAction::Status {
-            status: 429,
-            body: "{}".into(),
-            headers: vec![("Retry-After".into(), "1".into())],
-        },
+        FaultAction::status_with(429, "{}", &[("Retry-After", "1")]),
     ));
     let result = world.runner().run();
     result.assert_exit(0);
@@ -76,14 +68,11 @@ fn rate_limit_reset_past_the_deadline_fails_in_preflight() {
     world.github.fault(Fault::new(
         "GET",
         "/public-key",
-        FaultAction::Status {
-            status: 403,
-            body: r#"{"message":"API rate limit exceeded"}"#.into(),
-            headers: vec![
-                ("x-ratelimit-remaining".into(), "0".into()),
-                ("x-ratelimit-reset".into(), reset),
-            ],
-        },
+        FaultAction::status_with(
+            403,
+            r#"{"message":"API rate limit exceeded"}"#,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)],
+        ),
     ));
     let result = world.runner().run();
     result.assert_exit(1);
@@ -146,7 +135,7 @@ fn failed_write_after_rotation_hands_the_token_on_and_a_rerun_recovers() {
     assert!(world.turso.token_valid("prod", token), "the handed-on token works");
     assert_eq!(result.output("secret-updated"), Some("false"));
     assert_eq!(result.masked(), [token]);
-    let error = result.stdout.lines().find(|l| l.starts_with("::error::")).unwrap();
+    let error = result.error_line();
     for needle in [
         "Tokens invalidated: yes",
         "new token created: yes",
@@ -156,7 +145,7 @@ fn failed_write_after_rotation_hands_the_token_on_and_a_rerun_recovers() {
     ] {
         assert!(error.contains(needle), "{needle}: {error}");
     }
-    assert_eq!(repo_secret(&world), None);
+    assert_eq!(world.secret(), None);
     leaks(&result, Some(token));
 
     // Re-running the workflow is safe: it rotates again and writes.
@@ -164,7 +153,7 @@ fn failed_write_after_rotation_hands_the_token_on_and_a_rerun_recovers() {
     let rerun = runner.run();
     rerun.assert_exit(0);
     let new_token = rerun.output("token").unwrap();
-    assert_eq!(repo_secret(&world).as_deref(), Some(new_token));
+    assert_eq!(world.secret().as_deref(), Some(new_token));
     assert!(world.turso.token_valid("prod", new_token));
     assert!(
         !world.turso.token_valid("prod", token),
@@ -206,7 +195,7 @@ fn create_failing_after_rotation_says_what_state_the_group_is_in() {
     assert_eq!(world.turso.rotations("prod"), 1);
     assert!(result.output("token").is_none());
     assert_eq!(result.output("secret-updated"), Some("false"));
-    let error = result.stdout.lines().find(|l| l.starts_with("::error::")).unwrap();
+    let error = result.error_line();
     assert!(
         error.contains("Tokens invalidated: yes; new token created: no; secret written: no"),
         "{error}"

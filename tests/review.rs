@@ -9,26 +9,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::world::{World, API_TOKEN, GH_TOKEN};
 use common::{Fault, FaultAction, Scope};
 
-fn error_line(stdout: &str) -> &str {
-    stdout.lines().find(|l| l.starts_with("::error::")).unwrap_or_default()
-}
-
 #[test]
 fn a_group_is_not_rotated_without_time_left_to_write_its_token() {
     let world = World::new();
     world.github.fault(Fault::new(
         "GET",
         "/public-key",
-        FaultAction::Status {
-            status: 429,
-            body: "{}".into(),
-            headers: vec![("Retry-After".into(), "3".into())],
-        },
+        FaultAction::status_with(429, "{}", &[("Retry-After", "3")]),
     ));
     let result = world.runner().input("timeout", "4s").run();
     result.assert_exit(1);
     assert_eq!(world.turso.rotations("prod"), 0, "the group was left untouched");
-    let error = error_line(&result.stdout);
+    let error = result.error_line();
     assert!(
         error.contains("not rotated") && error.contains("Tokens invalidated: no"),
         "{error}"
@@ -41,7 +33,7 @@ fn a_refused_rotate_call_left_the_tokens_alive() {
     world.turso.deny("/auth/rotate");
     let result = world.runner().run();
     result.assert_exit(1);
-    let error = error_line(&result.stdout);
+    let error = result.error_line();
     assert!(
         error.contains("Tokens invalidated: no") && error.contains("group:rotate-creds"),
         "{error}"
@@ -54,11 +46,11 @@ fn secondary_rate_limit_and_rate_limit_reset_inside_the_deadline_are_waited_for(
     world.github.fault(Fault::new(
         "PUT",
         "TURSO_AUTH_TOKEN",
-        FaultAction::Status {
-            status: 403,
-            body: r#"{"message":"You have exceeded a secondary rate limit."}"#.into(),
-            headers: vec![("Retry-After".into(), "1".into())],
-        },
+        FaultAction::status_with(
+            403,
+            r#"{"message":"You have exceeded a secondary rate limit."}"#,
+            &[("Retry-After", "1")],
+        ),
     ));
     let reset = (SystemTime::now() + Duration::from_secs(1))
         .duration_since(UNIX_EPOCH)
@@ -67,14 +59,14 @@ fn secondary_rate_limit_and_rate_limit_reset_inside_the_deadline_are_waited_for(
     world.github.fault(Fault::new(
         "GET",
         "/public-key",
-        FaultAction::Status {
-            status: 403,
-            body: r#"{"message":"API rate limit exceeded"}"#.into(),
-            headers: vec![
-                ("x-ratelimit-remaining".into(), "0".into()),
-                ("x-ratelimit-reset".into(), reset.to_string()),
+        FaultAction::status_with(
+            403,
+            r#"{"message":"API rate limit exceeded"}"#,
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &reset.to_string()),
             ],
-        },
+        ),
     ));
     let result = world.runner().run();
     result.assert_exit(0);
@@ -167,7 +159,7 @@ fn without_an_outputs_file_the_token_goes_to_the_token_file() {
         .map(|(_, b)| String::from_utf8_lossy(b).trim().to_owned());
     let saved = saved.expect("the token file");
     assert!(world.turso.token_valid("prod", &saved));
-    assert!(error_line(&result.stdout).contains("token file"), "{}", result.stdout);
+    assert!(result.error_line().contains("token file"), "{}", result.stdout);
 }
 
 #[test]
@@ -199,7 +191,7 @@ fn inputs_that_must_be_refused() {
         .input("database-url", &world.turso.database_url("users"))
         .run();
     groups.assert_exit(2);
-    assert!(error_line(&groups.stdout).contains("`database-url`"));
+    assert!(groups.error_line().contains("`database-url`"));
 
     let same_secret = world
         .runner()
@@ -211,7 +203,7 @@ fn inputs_that_must_be_refused() {
 
     let probe_name = world.runner().input("secret-name", "turso_rotate_probe").run();
     probe_name.assert_exit(2);
-    assert!(error_line(&probe_name.stdout).contains("reserved"));
+    assert!(probe_name.error_line().contains("reserved"));
     assert!(world.turso.requests().is_empty() && world.github.requests().is_empty());
 }
 
@@ -232,7 +224,7 @@ fn no_token_is_echoed_by_the_command_line() {
         .arg(API_TOKEN)
         .run();
     swallowed.assert_exit(2);
-    assert!(error_line(&swallowed.stdout).contains("--github-token needs a value"));
+    assert!(swallowed.error_line().contains("--github-token needs a value"));
 }
 
 #[test]

@@ -291,6 +291,14 @@ impl RunResult {
         self
     }
 
+    /// The first `::error::` line on stdout, or "" when there is none.
+    pub fn error_line(&self) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with("::error::"))
+            .unwrap_or_default()
+    }
+
     /// Values of the `::add-mask::` lines on stdout.
     pub fn masked(&self) -> Vec<String> {
         self.stdout

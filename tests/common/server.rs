@@ -148,6 +148,15 @@ impl FaultAction {
             headers: Vec::new(),
         }
     }
+
+    /// A status with headers, such as `Retry-After` or GitHub's rate-limit ones.
+    pub fn status_with(status: u16, body: &str, headers: &[(&str, &str)]) -> FaultAction {
+        FaultAction::Status {
+            status,
+            body: body.into(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
 }
 
 /// A fault: the next `times` requests whose method is `method` (`"*"` for
