@@ -221,7 +221,7 @@ fn rotate_group(
 }
 
 /// After a failure: what was done, what was not, and what to do.
-fn failure_message(outcome: &GroupOutcome, wf: &Workflow) -> String {
+fn failure_message(outcome: &GroupOutcome, wf: &Workflow, output: &str) -> String {
     let group = &outcome.group;
     if outcome.token.is_none() {
         return match outcome.rotated_at {
@@ -250,8 +250,7 @@ fn failure_message(outcome: &GroupOutcome, wf: &Workflow) -> String {
         .map(|(t, _)| t.secret.clone())
         .collect();
     let handed = if wf.records_outputs() {
-        "The new token is in this step's masked `token` output (`token-<group>` with several groups): a following step with `if: failure()` can store it."
-            .to_owned()
+        format!("The new token is in this step's masked `{output}` output: a following step with `if: failure()` can store it.")
     } else {
         "The new token was saved to the token file named above.".to_owned()
     };
@@ -304,16 +303,10 @@ fn dry_run(inputs: &Inputs, wf: &Workflow, with_github: bool) -> Result<u8> {
 }
 
 fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u8> {
-    let single = !inputs.per_group_outputs;
     let mut tokens: Vec<(String, &Secret)> = Vec::new();
     for outcome in outcomes {
         if let Some(token) = &outcome.token {
-            let name = if single {
-                "token".to_owned()
-            } else {
-                format!("token-{}", outcome.group)
-            };
-            tokens.push((name, token));
+            tokens.push((token_output(inputs, &outcome.group), token));
         }
     }
     // Where no step can read an output, a token that did not reach its secret goes to a file.
@@ -356,7 +349,7 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
     let first = &outcomes[0];
     outputs.insert(
         "expires-at".into(),
-        json!(if single {
+        json!(if !inputs.per_group_outputs {
             rfc3339(first.expires_at()).unwrap_or_default()
         } else {
             String::new()
@@ -371,7 +364,10 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
     wf.outputs(outputs, &tokens, inputs.show_token)?;
     wf.summary(&summary(&inputs.organization, inputs.reason.as_deref(), outcomes))?;
     for outcome in outcomes.iter().filter(|o| !o.ok()) {
-        wf.annotate("error", &failure_message(outcome, wf));
+        wf.annotate(
+            "error",
+            &failure_message(outcome, wf, &token_output(inputs, &outcome.group)),
+        );
     }
     let mut code = if all_ok { 0 } else { 1 };
     if let Some(path) = &inputs.audit_file {
@@ -384,6 +380,15 @@ fn report(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Result<u
         }
     }
     Ok(code)
+}
+
+/// The output that carries a group's token: `token`, or `token-<group>` with `groups`.
+fn token_output(inputs: &Inputs, group: &str) -> String {
+    if inputs.per_group_outputs {
+        format!("token-{group}")
+    } else {
+        "token".to_owned()
+    }
 }
 
 fn result_json(group: &str, target: &Target, written: bool, error: Option<String>) -> Value {

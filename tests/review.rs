@@ -136,6 +136,11 @@ fn groups_outputs_are_per_group_and_a_failed_write_is_still_recoverable() {
         "`groups` names its outputs token-<group>, even for one group"
     );
     let token = result.output("token-staging").expect("the token is handed on");
+    assert!(
+        result.error_line().contains("masked `token-staging` output"),
+        "{}",
+        result.stdout
+    );
     assert!(world.turso.token_valid("staging", token));
 }
 
