@@ -90,8 +90,7 @@ impl GitHub {
             key_id: String,
             key: String,
         }
-        let key: Key = serde_json::from_str(&reply.body)
-            .map_err(|_| anyhow!("{what}: unexpected answer from GitHub (no `key_id` and `key`)"))?;
+        let key: Key = reply.parse(&what, "GitHub", "`key_id` and `key`")?;
         let key = ScopeKey::from_base64(key.key_id, &key.key).with_context(|| what.clone())?;
         let mut repository_ids = Vec::new();
         if let Scope::Organization(org, Visibility::Selected(names)) = &target.scope {
@@ -184,8 +183,7 @@ impl GitHub {
         struct Repository {
             id: u64,
         }
-        let repo: Repository = serde_json::from_str(&reply.body)
-            .map_err(|_| anyhow!("{what}: unexpected answer from GitHub (no `id`)"))?;
+        let repo: Repository = reply.parse(&what, "GitHub", "`id`")?;
         Ok(repo.id)
     }
 

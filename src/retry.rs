@@ -39,6 +39,13 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
+    /// The body as `T`; otherwise an error naming what was expected. The body
+    /// is not quoted: a successful answer may hold a token.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, what: &str, api: &str, expected: &str) -> Result<T> {
+        serde_json::from_str(&self.body)
+            .map_err(|_| anyhow::anyhow!("{what}: unexpected answer from {api} (no {expected})"))
+    }
+
     /// Builds the timing fields from header lookups.
     pub fn from_parts(status: u16, body: String, header: impl Fn(&str) -> Option<String>) -> Self {
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));

@@ -2,7 +2,7 @@
 //! new one. Errors carry the status, Turso's own `error` text and the
 //! likely cause.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -13,6 +13,9 @@ use crate::secret::Secret;
 
 /// Scopes a least-privilege API token needs, for the 403 hint.
 const MINT_COMMAND: &str = "turso auth api-tokens mint NAME --org ORG --group GROUP --scope read --scope group:mint-token --scope group:rotate-creds";
+
+/// How errors name this API.
+const TURSO_API: &str = "the Turso API";
 
 /// A client bound to one organization.
 pub struct Turso {
@@ -43,18 +46,14 @@ impl Turso {
 
     /// Preflight: the API token works and the group exists.
     pub fn check_group(&self, group: &str) -> Result<()> {
-        let reply = self.call("GET", group, "", None, &format!("looking up group `{group}`"), "read")?;
+        let what = format!("looking up group `{group}`");
+        let reply = self.call("GET", group, "", None, &what, "read")?;
         #[derive(Deserialize)]
         struct Answer {
             #[allow(dead_code)]
             group: Value,
         }
-        serde_json::from_str::<Answer>(&reply.body).map_err(|_| {
-            anyhow!(
-                "looking up group `{group}`: unexpected answer from the Turso API (no `group`){}",
-                detail(&reply.body)
-            )
-        })?;
+        reply.parse::<Answer>(&what, TURSO_API, "`group`")?;
         Ok(())
     }
 
@@ -86,8 +85,7 @@ impl Turso {
         struct Answer {
             jwt: String,
         }
-        let answer: Answer = serde_json::from_str(&reply.body)
-            .map_err(|_| anyhow!("{what}: unexpected answer from the Turso API (no `jwt`)"))?;
+        let answer: Answer = reply.parse(&what, TURSO_API, "`jwt`")?;
         if answer.jwt.trim().is_empty() {
             bail!("{what}: the Turso API returned an empty token");
         }
