@@ -164,9 +164,7 @@ fn failed_write_after_rotation_hands_the_token_on_and_a_rerun_recovers() {
 #[test]
 fn outside_actions_a_failed_write_saves_the_token_to_a_private_file() {
     let world = World::new();
-    world
-        .github
-        .fault(Fault::new("PUT", "TURSO_AUTH_TOKEN", FaultAction::status(500, "{}")).always());
+    world.fail_writes("TURSO_AUTH_TOKEN");
     let runner = world.runner().outside_actions().input("max-attempts", "1");
     let result = runner.run();
     result.assert_exit(1);

@@ -119,15 +119,10 @@ fn the_organization_probe_is_visible_to_no_repository() {
 fn groups_outputs_are_per_group_and_a_failed_write_is_still_recoverable() {
     let world = World::new();
     world.turso.add_group("staging");
-    world
-        .github
-        .fault(Fault::new("PUT", "TURSO_STAGING_TOKEN", FaultAction::status(500, "{}")).always());
+    world.fail_writes("TURSO_STAGING_TOKEN");
     let result = world
-        .runner()
-        .input("group", "")
-        .input("secret-name", "")
+        .groups_runner("staging=TURSO_STAGING_TOKEN")
         .input("max-attempts", "1")
-        .input("groups", "staging=TURSO_STAGING_TOKEN")
         .run();
     result.assert_exit(1);
     assert_eq!(
@@ -147,9 +142,7 @@ fn groups_outputs_are_per_group_and_a_failed_write_is_still_recoverable() {
 #[test]
 fn without_an_outputs_file_the_token_goes_to_the_token_file() {
     let world = World::new();
-    world
-        .github
-        .fault(Fault::new("PUT", "TURSO_AUTH_TOKEN", FaultAction::status(500, "{}")).always());
+    world.fail_writes("TURSO_AUTH_TOKEN");
     let result = world
         .runner()
         .remove_env("GITHUB_OUTPUT")
@@ -170,9 +163,7 @@ fn without_an_outputs_file_the_token_goes_to_the_token_file() {
 #[test]
 fn a_failing_audit_file_does_not_hide_the_state_of_the_group() {
     let world = World::new();
-    world
-        .github
-        .fault(Fault::new("PUT", "TURSO_AUTH_TOKEN", FaultAction::status(500, "{}")).always());
+    world.fail_writes("TURSO_AUTH_TOKEN");
     let result = world.runner().input("audit-file", ".").input("max-attempts", "1").run();
     result.assert_exit(1);
     assert!(result.stdout.contains("Tokens invalidated: yes"), "{}", result.stdout);
@@ -189,21 +180,13 @@ fn inputs_that_must_be_refused() {
     world.turso.add_group("staging");
     world.turso.add_database("prod", "users");
     let groups = world
-        .runner()
-        .input("group", "")
-        .input("secret-name", "")
-        .input("groups", "prod=TURSO_PROD\nstaging=TURSO_STAGING")
+        .groups_runner("prod=TURSO_PROD\nstaging=TURSO_STAGING")
         .input("database-url", &world.turso.database_url("users"))
         .run();
     groups.assert_exit(2);
     assert!(groups.error_line().contains("`database-url`"));
 
-    let same_secret = world
-        .runner()
-        .input("group", "")
-        .input("secret-name", "")
-        .input("groups", "prod=TURSO_TOKEN\nstaging=turso_token")
-        .run();
+    let same_secret = world.groups_runner("prod=TURSO_TOKEN\nstaging=turso_token").run();
     same_secret.assert_exit(2);
 
     let probe_name = world.runner().input("secret-name", "turso_rotate_probe").run();

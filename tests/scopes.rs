@@ -96,14 +96,8 @@ fn many_groups_each_into_its_own_secret_and_one_failure_spares_the_others() {
         .turso
         .fault(Fault::new("POST", "/groups/analytics/auth/tokens", FaultAction::status(500, "{}")).always());
     let result = world
-        .runner()
-        .input("group", "")
-        .input("secret-name", "")
+        .groups_runner("prod=TURSO_PROD_TOKEN\nstaging = TURSO_STAGING_TOKEN\nanalytics=TURSO_ANALYTICS_TOKEN")
         .input("max-attempts", "1")
-        .input(
-            "groups",
-            "prod=TURSO_PROD_TOKEN\nstaging = TURSO_STAGING_TOKEN\nanalytics=TURSO_ANALYTICS_TOKEN",
-        )
         .run();
     result.assert_exit(1);
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{FakeGitHub, FakeTurso, Journal, RunResult, Runner, Scope};
+use super::{FakeGitHub, FakeTurso, Fault, FaultAction, Journal, RunResult, Runner, Scope};
 
 pub const API_TOKEN: &str = "turso-api-token-0123456789";
 pub const GH_TOKEN: &str = "ghp_writesecrets0123456789";
@@ -54,6 +54,20 @@ impl World {
             // Declared inputs the workflow leaves out arrive empty.
             .input("expiration", "")
             .input("dry-run", "")
+    }
+
+    /// A runner for the `groups` input: `group` and `secret-name` left empty.
+    pub fn groups_runner(&self, groups: &str) -> Runner {
+        self.runner()
+            .input("group", "")
+            .input("secret-name", "")
+            .input("groups", groups)
+    }
+
+    /// Every write of `secret` (in any scope) fails with HTTP 500.
+    pub fn fail_writes(&self, secret: &str) {
+        self.github
+            .fault(Fault::new("PUT", secret, FaultAction::status(500, "{}")).always());
     }
 
     pub fn secret(&self) -> Option<String> {
