@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use http_body_util::{BodyExt, Limited};
 use octocrab::Octocrab;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 use crate::http::segment;
 use crate::inputs::{GitHubAccess, Scope, Target, Visibility};
 use crate::names;
-use crate::retry::{detail, Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
+use crate::retry::{detail, Policy, Refused, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 use crate::seal::ScopeKey;
 
 /// A client on a current-thread runtime of its own.
@@ -22,6 +22,8 @@ pub struct GitHub {
     runtime: Runtime,
     client: Octocrab,
     policy: Policy,
+    /// `scheme://host[:port]` of the API: a redirect is followed only there.
+    origin: String,
 }
 
 /// A target ready to be written: its scope's key and, for an organization
@@ -71,6 +73,7 @@ impl GitHub {
             runtime,
             client,
             policy,
+            origin: origin(&access.api_url).to_owned(),
         })
     }
 
@@ -109,8 +112,8 @@ impl GitHub {
     /// DELETE it. Reading the public key needs only read access, so it
     /// proves nothing. A probe left behind is a warning, returned as text.
     pub fn probe(&self, prepared: &Prepared) -> Result<Option<String>> {
-        let mut value = [0u8; 24];
-        crypto_box::aead::rand_core::RngCore::fill_bytes(&mut crypto_box::aead::OsRng, &mut value);
+        // A secret value is text: a strict server refuses a value that is not UTF-8.
+        let value = crate::secret::random_hex(16);
         let probe = Prepared {
             target: Target {
                 scope: prepared.target.scope.clone(),
@@ -119,7 +122,7 @@ impl GitHub {
             key: prepared.key.clone(),
             repository_ids: Vec::new(),
         };
-        self.write(&probe, &value, "proving write access by writing a probe")?;
+        self.write(&probe, value.as_bytes(), "proving write access by writing a probe")?;
         let what = format!("deleting the probe secret {}", probe.target);
         // 404: a run overlapping on the same scope deleted it first; gone all the same.
         match self.call_expecting(
@@ -132,7 +135,7 @@ impl GitHub {
         ) {
             Ok(_) => Ok(None),
             Err(e) => Ok(Some(format!(
-                "{:#} (delete {} by hand; it holds random bytes)",
+                "{:#} (delete {} by hand; it holds a random value)",
                 e,
                 names::PROBE_SECRET
             ))),
@@ -203,9 +206,18 @@ impl GitHub {
         target: &Target,
         also_fine: &[u16],
     ) -> Result<Reply> {
-        let reply = self
+        let mut reply = self
             .policy
             .send(what, |timeout| self.attempt(method, route, body.as_ref(), timeout))?;
+        // A renamed repository answers a GET with 301 to its new location:
+        // followed once, on the same host only (the token goes with it).
+        if method == "GET" && reply.status == 301 {
+            if let Some(moved) = reply.location.as_deref().and_then(|l| self.same_origin_route(l)) {
+                reply = self
+                    .policy
+                    .send(what, |timeout| self.attempt(method, &moved, None, timeout))?;
+            }
+        }
         if reply.ok() || also_fine.contains(&reply.status) {
             return Ok(reply);
         }
@@ -237,9 +249,29 @@ impl GitHub {
                 permission(&target.scope)
             ),
             422 => "GitHub refused the value".to_owned(),
+            301 => "GitHub redirected to another host, which is never followed".to_owned(),
             _ => "unexpected answer from GitHub".to_owned(),
         };
-        bail!("{what}: HTTP {} {message}: {hint}", reply.status)
+        Err(Refused {
+            status: reply.status,
+            message: format!("{what}: HTTP {} {message}: {hint}", reply.status),
+        }
+        .into())
+    }
+
+    /// The path and query of `location` when it points at the API's own
+    /// origin (or is a bare path), else `None`.
+    fn same_origin_route(&self, location: &str) -> Option<String> {
+        let route = match location.strip_prefix(self.origin.as_str()) {
+            Some(rest) if rest.starts_with('/') => rest,
+            Some(_) => return None,
+            None if location.starts_with('/') && !location.starts_with("//") => location,
+            None => return None,
+        };
+        route
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'#')
+            .then(|| route.to_owned())
     }
 
     fn attempt(&self, method: &str, route: &str, body: Option<&Value>, timeout: Duration) -> Result<Reply, Transport> {
@@ -269,6 +301,15 @@ impl GitHub {
                 Err(_) => Err(Transport(format!("timed out after {:.0}s", timeout.as_secs_f64()))),
             }
         })
+    }
+}
+
+/// `scheme://host[:port]` of a base URL.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
     }
 }
 

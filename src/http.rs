@@ -20,6 +20,8 @@ pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .http_status_as_error(false)
+        // Neither API redirects; a redirect is reported, never followed.
+        .max_redirects(0)
         .user_agent(USER_AGENT)
         .build()
         .new_agent()
@@ -52,6 +54,8 @@ impl Call<'_> {
                     .body(body.to_string()),
                 timeout,
             ),
+            // A bodiless POST sends `Content-Length: 0`, not an empty chunked body.
+            None if self.method == "POST" => run(agent, request.body(Vec::<u8>::new()), timeout),
             None => run(agent, request.body(()), timeout),
         };
         let mut response = result?;

@@ -344,7 +344,15 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
     let scope = TargetContext::new(raw, repository)?;
     let plans = plans(raw, &scope, dry_run, actions, workspace.as_deref())?;
 
-    let github = match raw.get("github-token") {
+    // Outside Actions, as `gh` does: no token need be typed on a command line.
+    let github_token = match actions {
+        true => raw.get("github-token"),
+        false => raw
+            .get("github-token")
+            .or_else(|| raw.env(names::GH_TOKEN))
+            .or_else(|| raw.env(names::GITHUB_TOKEN)),
+    };
+    let github = match github_token {
         Some(token) => Some(GitHubAccess {
             token: Secret::new(token),
             api_url: url(
@@ -353,7 +361,8 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
             )?,
         }),
         None if dry_run => None,
-        None => return bad("Input `github-token` is required: a token allowed to write secrets (the workflow's own GITHUB_TOKEN cannot; see README)."),
+        None if actions => return bad("Input `github-token` is required: a token allowed to write secrets (the workflow's own GITHUB_TOKEN cannot; see README)."),
+        None => return bad("Input `github-token` is required (or set GH_TOKEN or GITHUB_TOKEN): a token allowed to write secrets."),
     };
 
     let turso_api_url = url(
@@ -562,8 +571,19 @@ fn plans(
             let path = token_file
                 .clone()
                 .unwrap_or_else(|| format!("turso-rotate-{group}.token"));
+            let token_file = file_path("token-file", &path, actions, workspace)?;
+            // Outside Actions the file is where a token goes if a write fails:
+            // its folder must take it before anything is rotated.
+            if !actions && !dry_run {
+                if let Err(e) = crate::files::check_folder(&token_file) {
+                    return bad(format!(
+                        "Input `token-file`: cannot create {} ({e}): a token that fails to reach its secret would be lost. Use a writable folder.",
+                        shown(&token_file.display().to_string())
+                    ));
+                }
+            }
             Ok(GroupPlan {
-                token_file: file_path("token-file", &path, actions, workspace)?,
+                token_file,
                 group,
                 targets,
             })
@@ -674,36 +694,46 @@ fn environment_name(input: &str, value: &str) -> Result<String, BadInput> {
 
 /// A base URL: `https://`, or `http://` for a loopback host only, so that no
 /// token travels in clear over a network. `libsql://` means `https://`.
+/// Credentials, a query or a fragment are refused: they are where tokens
+/// hide (`?authToken=…`), and an error never echoes them.
 pub fn url(input: &str, value: &str) -> Result<String, BadInput> {
     let value = value.trim_end_matches('/');
     let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
     let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host_port.contains('@') || rest.contains(['?', '#']) {
+        return bad(format!(
+            "Input `{input}`: the URL carries credentials, a query or a fragment (not shown here). Expected https://HOST[/PATH] alone; a token goes in its own input."
+        ));
+    }
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
     };
     let valid_host = !host.is_empty()
-        && !host_port.contains('@')
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
     let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    let valid_path = rest.chars().all(|c| c.is_ascii_graphic());
     match scheme {
-        _ if !valid_host || value.chars().any(|c| c.is_whitespace() || c.is_control()) => {}
+        _ if !valid_host || !valid_path => {}
         "https" => return Ok(value.to_owned()),
         "libsql" => return Ok(format!("https://{rest}")),
         "http" if loopback => return Ok(value.to_owned()),
         "http" => {
             return bad(format!(
-            "Input `{input}`: '{}' uses http:// to a non-loopback host: a token would travel in clear. Use https://.",
-            shown(value)
-        ))
+                "Input `{input}`: http://{} is not a loopback host: a token would travel in clear. Use https://.",
+                shown(host_port)
+            ))
         }
         _ => {}
     }
     bad(format!(
-        "Input `{input}`: '{}' is not a URL. Expected https://HOST[/PATH].",
-        shown(value)
+        "Input `{input}`: not a URL ({}). Expected https://HOST[/PATH].",
+        match scheme {
+            "https" | "http" | "libsql" => "bad host or path",
+            _ => "no https:// scheme",
+        }
     ))
 }
 
@@ -984,6 +1014,14 @@ mod tests {
         assert!(url("x", "http://localhost.evil.com").is_err());
         assert!(url("x", "http://127.0.0.1@evil.com").is_err());
         assert!(url("x", "https://").is_err());
+        for hidden in [
+            "libsql://db-acme.turso.io?authToken=eyJSECRET",
+            "https://user:pw-SECRET@db.example.com",
+            "https://db.example.com/#SECRET",
+        ] {
+            let error = url("database-url", hidden).unwrap_err().0;
+            assert!(error.contains("`database-url`") && !error.contains("SECRET"), "{error}");
+        }
     }
 
     #[test]

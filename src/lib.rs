@@ -3,11 +3,13 @@
 //! inputs -> Turso client -> GitHub secret writer (with the sealed box) ->
 //! workflow commands -> the rotation that ties them together.
 
+pub mod files;
 pub mod github;
 pub mod http;
 pub mod inputs;
 pub mod libsql;
 pub mod names;
+pub mod report;
 pub mod retry;
 pub mod rotate;
 pub mod seal;

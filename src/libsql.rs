@@ -38,20 +38,32 @@ pub fn verify(database_url: &str, token: &Secret, policy: &Policy) -> Result<()>
                 if first["type"] == "ok" {
                     return Ok(());
                 }
-                let error = first["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| detail(&reply.body));
-                bail!("{what}: the database answered but the query failed: {error} (the token was not written)");
+                let error = first["error"]["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| detail(&reply.body));
+                bail!("{what}: the database answered but the query failed: {error}");
             }
-            401 | 403 if started.elapsed() + wait < PROPAGATION.min(policy.remaining()) => {
-                workflow::log(&format!("{what}: HTTP {}, the new key may still be propagating; retrying in {:.1}s", reply.status, wait.as_secs_f64()));
+            // Only while the key may still be propagating, and never into
+            // the time kept for writing the token.
+            401 | 403 if started.elapsed() + wait < PROPAGATION && wait < policy.remaining() => {
+                workflow::log(&format!(
+                    "{what}: HTTP {}, the new key may still be propagating; retrying in {:.1}s",
+                    reply.status,
+                    wait.as_secs_f64()
+                ));
                 thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(4));
             }
             401 | 403 => bail!(
-                "{what}: HTTP {}{}: the database refuses the new token (is `database-url` a database of this group?); it was not written",
+                "{what}: HTTP {}{}: the database refuses the new token (is `database-url` a database of this group?)",
                 reply.status,
                 detail(&reply.body)
             ),
-            status => bail!("{what}: HTTP {status}{}: unexpected answer from the database", detail(&reply.body)),
+            status => bail!(
+                "{what}: HTTP {status}{}: unexpected answer from the database",
+                detail(&reply.body)
+            ),
         }
     }
 }

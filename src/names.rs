@@ -21,6 +21,10 @@ pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
 pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
 /// Who started the run, for the audit trail.
 pub const GITHUB_ACTOR: &str = "GITHUB_ACTOR";
+/// Outside Actions, the first fallback for `github-token`, as `gh` reads it.
+pub const GH_TOKEN: &str = "GH_TOKEN";
+/// Outside Actions, the second fallback for `github-token`.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 /// Fallback for the `api-token` input, the name Turso's own CLI uses.
 pub const TURSO_API_TOKEN: &str = "TURSO_API_TOKEN";
 

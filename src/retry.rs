@@ -32,6 +32,8 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
     /// GitHub's `x-ratelimit-remaining: 0` with its reset, as a wait from now.
     pub rate_limit_reset: Option<Duration>,
+    /// `Location`, for a redirect (a renamed repository answers 301).
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -67,6 +69,7 @@ impl Reply {
             body,
             retry_after,
             rate_limit_reset,
+            location: header("location"),
         }
     }
 
@@ -127,6 +130,15 @@ impl Policy {
         Policy {
             max_attempts: limits.max_attempts,
             deadline: Instant::now() + limits.timeout,
+        }
+    }
+
+    /// The same policy with a deadline `reserve` earlier: for a step that
+    /// must leave that much time to the steps after it.
+    pub fn reserving(&self, reserve: Duration) -> Policy {
+        Policy {
+            deadline: self.deadline.checked_sub(reserve).unwrap_or_else(Instant::now),
+            ..*self
         }
     }
 

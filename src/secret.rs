@@ -49,6 +49,15 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// `bytes` random bytes from the OS, as lower-case hex: printable text for
+/// probe values, heredoc delimiters and temporary file names.
+pub fn random_hex(bytes: usize) -> String {
+    use crypto_box::aead::rand_core::RngCore;
+    let mut raw = vec![0u8; bytes];
+    crypto_box::aead::OsRng.fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

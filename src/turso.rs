@@ -2,6 +2,8 @@
 //! new one. Errors carry the status, Turso's own `error` text and the
 //! likely cause.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -17,13 +19,13 @@ const MINT_COMMAND: &str = "turso auth api-tokens mint NAME --org ORG --group GR
 /// How errors name this API.
 const TURSO_API: &str = "the Turso API";
 
-/// A client bound to one organization.
+/// A client bound to one organization. Each call takes the retry policy
+/// it must keep to: the rotate call keeps time back for what follows it.
 pub struct Turso {
     agent: ureq::Agent,
     base: String,
     organization: String,
     token: Secret,
-    policy: Policy,
 }
 
 /// What the new token grants.
@@ -34,20 +36,19 @@ pub struct TokenRequest<'a> {
 }
 
 impl Turso {
-    pub fn new(base: &str, organization: &str, token: Secret, policy: Policy) -> Self {
+    pub fn new(base: &str, organization: &str, token: Secret) -> Self {
         Turso {
             agent: http::agent(),
             base: base.to_owned(),
             organization: organization.to_owned(),
             token,
-            policy,
         }
     }
 
     /// Preflight: the API token works and the group exists.
-    pub fn check_group(&self, group: &str) -> Result<()> {
+    pub fn check_group(&self, group: &str, policy: &Policy) -> Result<()> {
         let what = format!("looking up group `{group}`");
-        let reply = self.call("GET", group, "", None, &what, "read")?;
+        let reply = self.call(policy, "GET", group, "", None, &what, "read")?;
         #[derive(Deserialize)]
         struct Answer {
             #[allow(dead_code)]
@@ -58,8 +59,9 @@ impl Turso {
     }
 
     /// Invalidates every token of the group that exists now.
-    pub fn rotate(&self, group: &str) -> Result<()> {
+    pub fn rotate(&self, group: &str, policy: &Policy) -> Result<()> {
         self.call(
+            policy,
             "POST",
             group,
             "/auth/rotate",
@@ -71,7 +73,7 @@ impl Turso {
     }
 
     /// Mints a new group token; call after [`Turso::rotate`], which would kill it.
-    pub fn create_token(&self, group: &str, request: &TokenRequest) -> Result<Secret> {
+    pub fn create_token(&self, group: &str, request: &TokenRequest, policy: &Policy) -> Result<Secret> {
         let query = format!(
             "/auth/tokens?expiration={}&authorization={}",
             segment(request.expiration.as_query()),
@@ -80,20 +82,25 @@ impl Turso {
         let body = (!request.read_attach.is_empty())
             .then(|| json!({ "permissions": { "read_attach": { "databases": request.read_attach } } }));
         let what = format!("creating a token for group `{group}`");
-        let reply = self.call("POST", group, &query, body, &what, "group:mint-token")?;
+        let reply = self.call(policy, "POST", group, &query, body, &what, "group:mint-token")?;
         #[derive(Deserialize)]
         struct Answer {
             jwt: String,
         }
         let answer: Answer = reply.parse(&what, TURSO_API, "`jwt`")?;
-        if answer.jwt.trim().is_empty() {
-            bail!("{what}: the Turso API returned an empty token");
+        // A JWT is base64url parts joined by dots. Anything else is not
+        // handed to the runner's mask command or to a secret.
+        let token_like = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=' | '+' | '/');
+        if answer.jwt.is_empty() || !answer.jwt.chars().all(token_like) {
+            bail!("{what}: the Turso API returned no usable token (empty, or characters a JWT never has)");
         }
         Ok(Secret::new(answer.jwt))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
+        policy: &Policy,
         method: &str,
         group: &str,
         tail: &str,
@@ -114,7 +121,7 @@ impl Turso {
             body,
         };
         let reply = call
-            .send(&self.agent, &self.policy, what)
+            .send(&self.agent, policy, what)
             .with_context(|| format!("Turso API at {}", self.base))?;
         if reply.ok() {
             return Ok(reply);
@@ -146,15 +153,51 @@ fn turso_error(body: &str) -> String {
     }
 }
 
-/// The `exp` claim of a group token (a JWT), read without verifying it:
-/// only to report when the token expires.
-pub fn expiry(token: &Secret) -> Option<std::time::SystemTime> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    let payload = token.expose().split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let exp = serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_u64()?;
-    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp))
+/// When a token expires, as its `exp` claim says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// No `exp` claim: the token never expires.
+    Never,
+    At(SystemTime),
+    /// Not a readable JWT, or an `exp` that is no time (negative, past
+    /// year 9999, not a whole number): reported as unknown, never a panic.
+    Unknown,
+}
+
+/// Latest time RFC 3339 can write: 9999-12-31T23:59:59Z.
+const MAX_EXP: u64 = 253_402_300_799;
+
+impl Expiry {
+    /// Reads the `exp` claim of a group token (a JWT) without verifying
+    /// it: only to report when the token expires.
+    pub fn of(token: &Secret) -> Expiry {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let claims = token
+            .expose()
+            .split('.')
+            .nth(1)
+            .and_then(|payload| URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+        let Some(claims) = claims.filter(Value::is_object) else {
+            return Expiry::Unknown;
+        };
+        match claims.get("exp") {
+            None | Some(Value::Null) => Expiry::Never,
+            Some(exp) => match exp.as_u64().filter(|&secs| secs <= MAX_EXP) {
+                Some(secs) => Expiry::At(UNIX_EPOCH + Duration::from_secs(secs)),
+                None => Expiry::Unknown,
+            },
+        }
+    }
+
+    /// The time, when there is one.
+    pub fn at(self) -> Option<SystemTime> {
+        match self {
+            Expiry::At(at) => Some(at),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -167,11 +210,25 @@ mod tests {
     fn expiry_reads_the_exp_claim() {
         let jwt = |claims: &str| Secret::new(format!("eyJhbGciOiJFZERTQSJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(claims)));
         assert_eq!(
-            expiry(&jwt(r#"{"a":"rw","exp":1767225600}"#)),
-            Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600))
+            Expiry::of(&jwt(r#"{"a":"rw","exp":1767225600}"#)),
+            Expiry::At(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
         );
-        assert_eq!(expiry(&jwt(r#"{"a":"rw"}"#)), None);
-        assert_eq!(expiry(&Secret::new("not-a-jwt")), None);
+        assert_eq!(Expiry::of(&jwt(r#"{"a":"rw"}"#)), Expiry::Never);
+        assert_eq!(Expiry::of(&Secret::new("not-a-jwt")), Expiry::Unknown);
+    }
+
+    #[test]
+    fn an_exp_that_is_no_time_is_unknown() {
+        let jwt = |claims: &str| Secret::new(format!("eyJhbGciOiJFZERTQSJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(claims)));
+        for exp in ["253402300800", "18446744073709551615", "1e30", "-5", "\"soon\"", "1.5"] {
+            assert_eq!(
+                Expiry::of(&jwt(&format!(r#"{{"exp":{exp}}}"#))),
+                Expiry::Unknown,
+                "{exp}"
+            );
+        }
+        let last = Expiry::of(&jwt(r#"{"exp":253402300799}"#)).at();
+        assert_eq!(crate::report::rfc3339(last).as_deref(), Some("9999-12-31T23:59:59Z"));
     }
 
     #[test]

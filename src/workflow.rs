@@ -8,12 +8,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use crypto_box::aead::rand_core::RngCore;
-use crypto_box::aead::OsRng;
 use serde_json::{Map, Value};
 
 use crate::names;
-use crate::secret::{redact, Secret};
+use crate::secret::{random_hex, redact, Secret};
 
 /// Where the runner listens, read once from the environment.
 #[derive(Debug, Clone, Default)]
@@ -59,7 +57,7 @@ impl Workflow {
     /// Actions: anywhere else the line would print the token in clear.
     pub fn mask(&self, token: &Secret) {
         if self.actions {
-            println!("::add-mask::{}", escape_data(token.expose()));
+            println!("::add-mask::{}", defang(&escape_data(token.expose())));
         }
     }
 
@@ -68,7 +66,7 @@ impl Workflow {
     pub fn annotate(&self, level: &str, message: &str) {
         let message = redact(message);
         if self.actions {
-            println!("::{level}::{}", escape_data(&message));
+            println!("::{level}::{}", defang(&escape_data(&message)));
         } else {
             eprintln!("{level}: {}", neutralize(&message));
         }
@@ -111,7 +109,7 @@ impl Workflow {
             json = Value::Object(outputs);
             text = json.to_string();
         }
-        println!("{text}");
+        println!("{}", defang(&text));
         Ok(())
     }
 
@@ -131,12 +129,20 @@ pub fn log(message: &str) {
 
 /// One line that the runner cannot read as a workflow command.
 fn neutralize(message: &str) -> String {
-    let line = message.replace(['\r', '\n'], " ");
-    if line.trim_start().starts_with("::") || line.trim_start().starts_with("##[") {
+    let line = defang(&message.replace(['\r', '\n'], " "));
+    if line.trim_start().starts_with("::") {
         format!("> {line}")
     } else {
         line
     }
+}
+
+/// Breaks up the runner's legacy `##[command]` syntax, which it obeys
+/// anywhere in a line of stdout or stderr (a `##[stop-commands]` would turn
+/// a later `::add-mask::` into plain text). Replacing every `##[` with
+/// `## [` cannot form a new one.
+fn defang(line: &str) -> String {
+    line.replace("##[", "## [")
 }
 
 /// Escapes a workflow command's data: `%`, CR and LF, as the runner expects.
@@ -147,10 +153,7 @@ pub fn escape_data(text: &str) -> String {
 /// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter that the value does not contain.
 fn heredoc(name: &str, value: &str) -> String {
     loop {
-        let mut bytes = [0u8; 16];
-        OsRng.fill_bytes(&mut bytes);
-        let delimiter: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let delimiter = format!("ghadelimiter_{delimiter}");
+        let delimiter = format!("ghadelimiter_{}", random_hex(16));
         if !value.contains(&delimiter) {
             return format!("{name}<<{delimiter}\n{value}\n{delimiter}\n");
         }
@@ -179,7 +182,8 @@ mod tests {
     #[test]
     fn log_lines_cannot_start_commands() {
         assert_eq!(neutralize("::add-mask::x\nfoo"), "> ::add-mask::x foo");
-        assert_eq!(neutralize("##[set-output name=a]b"), "> ##[set-output name=a]b");
+        assert_eq!(neutralize("##[set-output name=a]b"), "## [set-output name=a]b");
+        assert_eq!(neutralize("x ###[stop-commands]a ##[b"), "x ### [stop-commands]a ## [b");
         assert_eq!(neutralize("plain"), "plain");
     }
 

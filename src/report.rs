@@ -1,0 +1,478 @@
+//! The run's result, built once by the rotation, and its renderings: step
+//! outputs, the job summary, the state message after a failure and the
+//! audit line. Each rendering is one function of the same value, so what
+//! the outputs say and what the summary says cannot drift apart.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use crate::files;
+use crate::inputs::{GroupPlan, Inputs, Target};
+use crate::secret::Secret;
+use crate::turso::Expiry;
+use crate::workflow::{self, Workflow};
+
+/// What happened to one group.
+#[derive(Debug)]
+pub struct GroupOutcome {
+    pub plan: GroupPlan,
+    /// When the rotate call answered: the old tokens died then.
+    pub rotated_at: Option<SystemTime>,
+    /// Without `rotated_at`: the rotate call surely had no effect (never
+    /// sent, or refused with a 4xx), rather than an unknown one.
+    pub untouched: bool,
+    pub token: Option<Secret>,
+    /// The new token's expiry, read once from its `exp` claim.
+    pub expiry: Expiry,
+    /// Failure of preflight, rotate or create (not of a write).
+    pub error: Option<String>,
+    /// The new token failed `SELECT 1`.
+    pub unverified: Option<String>,
+    /// Each target attempted and the error writing it, if any.
+    pub writes: Vec<(Target, Option<String>)>,
+    /// Rotate answered -> last secret written.
+    pub window: Option<Duration>,
+}
+
+impl GroupOutcome {
+    /// A group nothing was done to, for `reason`.
+    pub fn untouched(plan: &GroupPlan, reason: String) -> Self {
+        GroupOutcome {
+            untouched: true,
+            error: Some(reason),
+            ..GroupOutcome::new(plan)
+        }
+    }
+
+    pub fn new(plan: &GroupPlan) -> Self {
+        GroupOutcome {
+            plan: plan.clone(),
+            rotated_at: None,
+            untouched: false,
+            token: None,
+            expiry: Expiry::Never,
+            error: None,
+            unverified: None,
+            writes: Vec::new(),
+            window: None,
+        }
+    }
+
+    pub fn group(&self) -> &str {
+        &self.plan.group
+    }
+
+    /// Every target written with a token that passed verification.
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.unverified.is_none() && self.all_written()
+    }
+
+    /// Every target holds the new token.
+    fn all_written(&self) -> bool {
+        self.writes.len() == self.plan.targets.len() && self.writes.iter().all(|(_, e)| e.is_none())
+    }
+
+    /// A target's error; one not attempted shares its group's.
+    fn target_error(&self, target: &Target) -> Option<String> {
+        match self.writes.iter().find(|(t, _)| t == target) {
+            Some((_, e)) => e.clone(),
+            None => Some(self.error.clone().unwrap_or_else(|| "not attempted".to_owned())),
+        }
+    }
+}
+
+/// Where a token that did not reach every secret went.
+enum Handed {
+    /// The masked step output of that name.
+    Output(String),
+    File(PathBuf),
+    /// Saving it failed too: the error.
+    Lost(String),
+}
+
+/// Writes outputs, summary, state messages and the audit line for a run
+/// that rotated (or tried to); returns the exit code. Only the rotation
+/// decides it: a summary or audit file that cannot be written is a warning.
+pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
+    let tokens: Vec<(String, &Secret)> = outcomes
+        .iter()
+        .filter_map(|o| Some((token_output(inputs, o.group()), o.token.as_ref()?)))
+        .collect();
+    let mut outputs = Map::new();
+    outputs.insert(
+        "expires-at".into(),
+        json!(match (inputs.per_group_outputs, outcomes.first()) {
+            (false, Some(o)) => rfc3339(o.expiry.at()).unwrap_or_default(),
+            _ => String::new(),
+        }),
+    );
+    outputs.insert(
+        "rotated-at".into(),
+        json!(rfc3339(outcomes.iter().filter_map(|o| o.rotated_at).min()).unwrap_or_default()),
+    );
+    let all_ok = outcomes.iter().all(GroupOutcome::ok);
+    outputs.insert(
+        "secret-updated".into(),
+        json!(outcomes.iter().all(|o| o.all_written()).to_string()),
+    );
+    outputs.insert("results".into(), Value::Array(results(outcomes)));
+    let outputs_written = match wf.outputs(outputs, &tokens, inputs.show_token) {
+        Ok(()) => wf.records_outputs(),
+        Err(e) => {
+            wf.annotate("warning", &format!("{e:#}"));
+            false
+        }
+    };
+
+    // A token that did not reach every secret is handed on: the step output
+    // if a later step can read it, else the token file.
+    let handed: Vec<Option<Handed>> = outcomes
+        .iter()
+        .map(|o| {
+            let token = o.token.as_ref().filter(|_| !o.all_written())?;
+            if outputs_written {
+                return Some(Handed::Output(token_output(inputs, o.group())));
+            }
+            let path = &o.plan.token_file;
+            Some(match files::save_token(path, token) {
+                Ok(()) => {
+                    workflow::log(&format!(
+                        "group `{}`: new token saved to {} (mode 0600)",
+                        o.group(),
+                        path.display()
+                    ));
+                    Handed::File(path.clone())
+                }
+                Err(e) => Handed::Lost(format!("{e:#}")),
+            })
+        })
+        .collect();
+
+    if let Err(e) = wf.summary(&summary(inputs, outcomes)) {
+        wf.annotate("warning", &format!("{e:#}"));
+    }
+    for (outcome, handed) in outcomes.iter().zip(&handed) {
+        if !outcome.ok() {
+            wf.annotate("error", &failure_message(outcome, handed.as_ref()));
+        }
+    }
+    if let Some(path) = &inputs.audit_file {
+        if let Err(e) = files::append_no_follow(path, &audit_lines(inputs, wf, outcomes)) {
+            wf.annotate(
+                "warning",
+                &format!("appending to the audit file {}: {e:#}", path.display()),
+            );
+        }
+    }
+    if all_ok {
+        0
+    } else {
+        crate::EXIT_FAILED
+    }
+}
+
+/// Outputs and summary of a dry run: what would happen, and what was not
+/// checked. Groups whose preflight failed are reported as such.
+pub fn dry_run(inputs: &Inputs, wf: &Workflow, failed: &[Option<String>], with_github: bool) -> u8 {
+    let mut rows = String::new();
+    let mut results = Vec::new();
+    for (plan, failure) in inputs.plans.iter().zip(failed) {
+        let result = match failure {
+            Some(e) => format!("preflight failed: {e}"),
+            None => "would write".to_owned(),
+        };
+        for target in &plan.targets {
+            rows.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                inputs.organization,
+                plan.group,
+                cell(&target.to_string()),
+                cell(&result)
+            ));
+            results.push(result_json(&plan.group, target, false, failure.clone()));
+        }
+        if failure.is_none() {
+            workflow::log(&format!(
+                "dry run: would invalidate every token of group `{}` and create a {} token (expiration {})",
+                plan.group,
+                inputs.authorization.as_str(),
+                inputs.expiration.as_query()
+            ));
+        }
+    }
+    let proof = if with_github {
+        "GitHub public keys were read, but write access was not proven: a dry run writes nothing, not even the probe secret."
+    } else {
+        "No `github-token` was given: only the Turso side was checked."
+    };
+    workflow::log(&format!("dry run: nothing was changed. {proof}"));
+    let mut outputs = Map::new();
+    outputs.insert("expires-at".into(), json!(""));
+    outputs.insert("rotated-at".into(), json!(""));
+    outputs.insert("secret-updated".into(), json!("false"));
+    outputs.insert("results".into(), Value::Array(results));
+    for written in [
+        wf.outputs(outputs, &[], inputs.show_token),
+        wf.summary(&format!(
+            "### Turso token rotation: dry run\n\nNothing was changed. {proof}\n\n| Organization | Group | Secret | Result |\n|---|---|---|---|\n{rows}\n"
+        )),
+    ] {
+        if let Err(e) = written {
+            wf.annotate("warning", &format!("{e:#}"));
+        }
+    }
+    let mut code = 0;
+    for (plan, failure) in inputs.plans.iter().zip(failed) {
+        if let Some(e) = failure {
+            wf.annotate("error", &format!("Group `{}`: preflight failed: {e}", plan.group));
+            code = crate::EXIT_FAILED;
+        }
+    }
+    code
+}
+
+/// The output that carries a group's token: `token`, or `token-<group>` with `groups`.
+fn token_output(inputs: &Inputs, group: &str) -> String {
+    if inputs.per_group_outputs {
+        format!("token-{group}")
+    } else {
+        "token".to_owned()
+    }
+}
+
+/// The `results` output: one object per group and target, never a token.
+fn results(outcomes: &[GroupOutcome]) -> Vec<Value> {
+    outcomes
+        .iter()
+        .flat_map(|o| {
+            o.plan.targets.iter().map(move |t| {
+                let error = o.target_error(t);
+                // A secret that holds a token which failed verification is written, with an error.
+                let error = error.or_else(|| o.unverified.clone());
+                let written = o.writes.iter().any(|(w, e)| w == t && e.is_none());
+                result_json(o.group(), t, written, error)
+            })
+        })
+        .collect()
+}
+
+fn result_json(group: &str, target: &Target, written: bool, error: Option<String>) -> Value {
+    json!({ "group": group, "target": target.spec(), "written": written, "error": error })
+}
+
+/// After a failure: what was done, what was not, and what to do.
+fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
+    let group = outcome.group();
+    let Some(_) = &outcome.token else {
+        let error = outcome.error.as_deref().unwrap_or_default();
+        return match outcome.rotated_at {
+            None if outcome.untouched => format!(
+                "Group `{group}`: {error}. Tokens invalidated: no; new token created: no; secret written: no. Nothing changed for this group: re-run the workflow."
+            ),
+            None => format!(
+                "Group `{group}`: {error}. Tokens invalidated: unknown (the rotate call failed); new token created: no; secret written: no. Re-run the workflow: it is safe."
+            ),
+            Some(_) => format!(
+                "Group `{group}`: {error}. Tokens invalidated: yes; new token created: no; secret written: no. Deployments using the old token fail until a new one is written: re-run the workflow, it is safe."
+            ),
+        };
+    };
+    let mut failed: Vec<String> = outcome.error.iter().chain(&outcome.unverified).cloned().collect();
+    failed.extend(outcome.writes.iter().filter_map(|(_, e)| e.clone()));
+    let written: Vec<&str> = outcome
+        .writes
+        .iter()
+        .filter(|(_, e)| e.is_none())
+        .map(|(t, _)| t.secret.as_str())
+        .collect();
+    let written = match (written.len(), outcome.plan.targets.len()) {
+        (0, _) => "no".to_owned(),
+        (n, all) if n == all => "yes".to_owned(),
+        _ => format!("only {}", written.join(", ")),
+    };
+    let handed = match handed {
+        None => String::new(),
+        Some(Handed::Output(name)) => format!(
+            " The new token is in this step's masked `{name}` output: a following step with `if: failure()` can store it."
+        ),
+        Some(Handed::File(path)) => format!(" The new token was saved to the token file {} (mode 0600).", path.display()),
+        Some(Handed::Lost(e)) => format!(" Saving the new token to a file failed too ({e}): it is lost, re-run the workflow."),
+    };
+    let verified = match (&outcome.unverified, written.as_str()) {
+        (Some(_), "no") => " The token failed verification.".to_owned(),
+        (Some(_), _) => " The token failed verification and was written all the same: the secret held a dead token after the invalidation, so the new one can only be better; check `database-url`.".to_owned(),
+        (None, _) => String::new(),
+    };
+    format!(
+        "Group `{group}`: {}. Tokens invalidated: yes; new token created: yes; secret written: {written}.{verified}{handed} Re-running the workflow is safe: it rotates again (and that token dies with it).",
+        failed.join("; "),
+    )
+}
+
+/// The job summary: a row per group and target, never a token.
+fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
+    let mut text = String::from("### Turso token rotation\n\n");
+    if let Some(reason) = &inputs.reason {
+        text.push_str(&format!("Reason: {}\n\n", cell(reason)));
+    }
+    text.push_str("| Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n|---|---|---|---|---|---|---|\n");
+    for o in outcomes {
+        let expires = match (&o.token, o.expiry) {
+            (None, _) => "-".to_owned(),
+            (Some(_), Expiry::Never) => "never".to_owned(),
+            (Some(_), Expiry::Unknown) => "unknown".to_owned(),
+            (Some(_), Expiry::At(at)) => rfc3339(Some(at)).unwrap_or_default(),
+        };
+        let rotated = rfc3339(o.rotated_at).unwrap_or_else(|| "-".into());
+        let window = o.window.map_or("-".to_owned(), |w| format!("{:.1}s", w.as_secs_f64()));
+        let rows: Vec<(String, String)> = if o.writes.is_empty() {
+            let error = o.error.as_deref().or(o.unverified.as_deref()).unwrap_or("");
+            vec![("-".into(), format!("failed: {error}"))]
+        } else {
+            o.writes
+                .iter()
+                .map(|(t, e)| {
+                    let result = match (e, &o.unverified) {
+                        (Some(e), _) => format!("failed: {e}"),
+                        (None, Some(_)) => "written (verification failed)".to_owned(),
+                        (None, None) => "written".to_owned(),
+                    };
+                    (t.to_string(), result)
+                })
+                .collect()
+        };
+        for (target, result) in rows {
+            text.push_str(&format!(
+                "| {} | `{}` | {} | {} | {expires} | {rotated} | {window} |\n",
+                inputs.organization,
+                o.group(),
+                cell(&target),
+                cell(&result)
+            ));
+        }
+    }
+    text.push('\n');
+    text
+}
+
+/// Text fit for one Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace(['\r', '\n'], " ").replace('|', "\\|")
+}
+
+/// One JSON line per group for the audit trail, never a token.
+fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> String {
+    let mut lines = String::new();
+    for o in outcomes {
+        let line = json!({
+            "time": rfc3339(Some(SystemTime::now())),
+            "actor": wf.actor,
+            "run_url": wf.run_url,
+            "organization": inputs.organization,
+            "group": o.group(),
+            "reason": inputs.reason,
+            "rotated_at": rfc3339(o.rotated_at),
+            "expires_at": rfc3339(o.expiry.at()),
+            "targets": o.writes.iter().map(|(t, e)| json!({"target": t.spec(), "written": e.is_none()})).collect::<Vec<_>>(),
+            "result": if o.ok() { "rotated" } else { "failed" },
+            "error": o.error.as_ref().or(o.unverified.as_ref()),
+        });
+        lines.push_str(&crate::secret::redact(&line.to_string()));
+        lines.push('\n');
+    }
+    lines
+}
+
+/// RFC 3339 in UTC, to the second. Times past year 9999 never reach here
+/// ([`Expiry`] refuses them), so formatting cannot panic.
+pub fn rfc3339(time: Option<SystemTime>) -> Option<String> {
+    time.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::{Repo, Scope};
+
+    fn target(secret: &str) -> Target {
+        Target {
+            scope: Scope::Repository(Repo {
+                owner: "acme".into(),
+                name: "app".into(),
+            }),
+            secret: secret.into(),
+        }
+    }
+
+    fn plan(group: &str, targets: &[&str]) -> GroupPlan {
+        GroupPlan {
+            group: group.into(),
+            targets: targets.iter().map(|t| target(t)).collect(),
+            token_file: PathBuf::from("t.token"),
+        }
+    }
+
+    #[test]
+    fn summary_table_has_a_row_per_target_and_escapes_cells() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let token = Secret::new("eyJhbGciOiJIUzI1NiJ9.eyJhIjoicnciLCJleHAiOjE3NjUyOTYwMDB9.c2ln");
+        let outcomes = [
+            GroupOutcome {
+                rotated_at: Some(at),
+                expiry: Expiry::of(&token),
+                token: Some(token),
+                writes: vec![(target("A"), None), (target("B"), Some("HTTP 500 | bad\nthing".into()))],
+                ..GroupOutcome::new(&plan("prod", &["A", "B"]))
+            },
+            GroupOutcome {
+                error: Some("HTTP 404".into()),
+                ..GroupOutcome::new(&plan("dev", &["C"]))
+            },
+        ];
+        let inputs_reason = "leak | in a log";
+        let text = summary_with("acme", Some(inputs_reason), &outcomes);
+        let expected = "### Turso token rotation\n\n\
+            Reason: leak \\| in a log\n\n\
+            | Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n\
+            |---|---|---|---|---|---|---|\n\
+            | acme | `prod` | A in repository acme/app | written | 2025-12-09T16:00:00Z | 2025-11-24T16:00:00Z | - |\n\
+            | acme | `prod` | B in repository acme/app | failed: HTTP 500 \\| bad thing | 2025-12-09T16:00:00Z | 2025-11-24T16:00:00Z | - |\n\
+            | acme | `dev` | - | failed: HTTP 404 | - | - | - |\n\n";
+        assert_eq!(text, expected);
+        assert!(!text.contains("eyJ"), "never the token");
+    }
+
+    fn summary_with(organization: &str, reason: Option<&str>, outcomes: &[GroupOutcome]) -> String {
+        let mut vars = vec![
+            ("INPUT_ORGANIZATION", organization.to_owned()),
+            ("INPUT_GROUP", "prod".to_owned()),
+            ("INPUT_API-TOKEN", "t0ken-x".to_owned()),
+            ("INPUT_DRY-RUN", "true".to_owned()),
+        ];
+        if let Some(reason) = reason {
+            vars.push(("INPUT_REASON", reason.to_owned()));
+        }
+        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+        let crate::inputs::Command::Run(inputs) = crate::inputs::parse(&[], &lookup).unwrap() else {
+            panic!("a run")
+        };
+        summary(&inputs, outcomes)
+    }
+
+    #[test]
+    fn a_token_that_failed_verification_is_said_to_be_written_anyway() {
+        let outcome = GroupOutcome {
+            rotated_at: Some(SystemTime::now()),
+            token: Some(Secret::new("tok-verify-1")),
+            unverified: Some("verifying: HTTP 401".into()),
+            writes: vec![(target("A"), None)],
+            ..GroupOutcome::new(&plan("prod", &["A"]))
+        };
+        let message = failure_message(&outcome, None);
+        assert!(message.contains("secret written: yes"), "{message}");
+        assert!(message.contains("failed verification and was written"), "{message}");
+        assert!(!outcome.ok());
+    }
+}
