@@ -2,7 +2,7 @@
 //! with a probe, write the sealed secret. Built on octocrab; its async
 //! runtime stays inside this module, so callers see plain blocking calls.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 use http_body_util::{BodyExt, Limited};
@@ -106,6 +106,24 @@ impl GitHub {
             key,
             repository_ids,
         })
+    }
+
+    /// When the target secret was last written (`updated_at`), or `None`
+    /// when it does not exist: for `rotate-after`.
+    pub fn updated_at(&self, target: &Target) -> Result<Option<SystemTime>> {
+        let what = format!("reading when secret {target} was last written");
+        let reply = self.call_expecting("GET", &secret_route(target), None, &what, target, &[404])?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        #[derive(Deserialize)]
+        struct Metadata {
+            updated_at: String,
+        }
+        let metadata: Metadata = reply.parse(&what, "GitHub", "`updated_at`")?;
+        let at = humantime::parse_rfc3339_weak(metadata.updated_at.trim())
+            .map_err(|_| anyhow!("{what}: GitHub's `updated_at` is not an RFC 3339 time"))?;
+        Ok(Some(at))
     }
 
     /// Proves write access: PUT a random probe secret in the scope, then

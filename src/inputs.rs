@@ -42,6 +42,8 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "expiration", default: "never", help: "New token lifetime: `never` or a duration like `7d`, `2w1d30m` (units w d h m s)" },
     InputSpec { name: "authorization", default: "full-access", help: "`full-access` or `read-only`" },
     InputSpec { name: "read-attach-databases", default: "", help: "Database names (comma or newline separated) granted `read_attach`" },
+    InputSpec { name: "mode", default: "invalidate", help: "`invalidate`: kill every token of the group, then create one; `roll`: create and write a new expiring token, invalidate nothing" },
+    InputSpec { name: "rotate-after", default: "", help: "A duration: rotate only when a target secret is missing or older than this" },
     InputSpec { name: "secret-name", default: "", help: "GitHub secret to write, e.g. TURSO_AUTH_TOKEN (required unless dry-run, `secrets` or `groups`)" },
     InputSpec { name: "secrets", default: "", help: "Several targets, one per line: `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`" },
     InputSpec { name: "scope", default: "repository", help: "Scope of `secret-name`: `repository`, `environment`, `organization` or `dependabot`" },
@@ -82,6 +84,25 @@ impl Expiration {
         match self {
             Expiration::Never => "never",
             Expiration::After(text, _) => text,
+        }
+    }
+}
+
+/// What happens to the group's old tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `auth/rotate` kills every token of the group, then one is created.
+    Invalidate,
+    /// A new expiring token is created and written; old ones live until
+    /// they expire, so no consumer has an outage.
+    Roll,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Invalidate => "invalidate",
+            Mode::Roll => "roll",
         }
     }
 }
@@ -207,6 +228,9 @@ pub struct Inputs {
     pub authorization: Authorization,
     /// Databases granted `read_attach`.
     pub read_attach: Vec<String>,
+    pub mode: Mode,
+    /// Rotate a group only when one of its secrets is missing or older.
+    pub rotate_after: Option<Duration>,
     /// `None` only in a dry run without a GitHub token.
     pub github: Option<GitHubAccess>,
     pub dry_run: bool,
@@ -332,6 +356,34 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
             ))
         }
     };
+    let mode = match raw.get("mode").as_deref() {
+        None | Some("invalidate") => Mode::Invalidate,
+        Some("roll") => Mode::Roll,
+        Some(other) => {
+            return bad(format!(
+                "Input `mode`: '{}' is not valid. Expected `invalidate` or `roll`.",
+                shown(other)
+            ))
+        }
+    };
+    let rotate_after = match raw.get("rotate-after") {
+        None => None,
+        Some(text) => match parse_duration(&text) {
+            Some(d) => Some(d),
+            None => return bad(format!("Input `rotate-after`: '{}' is not a duration. Expected a duration like `7d` or `1w` (units w d h m s).", shown(&text))),
+        },
+    };
+    if mode == Mode::Roll {
+        match (&expiration, rotate_after) {
+            (Expiration::Never, _) => return bad(
+                "Input `expiration` must be a duration with `mode: roll`: a roll invalidates nothing, so only an expiry retires the old tokens (e.g. `expiration: 30d`).",
+            ),
+            (Expiration::After(text, lifetime), Some(after)) if *lifetime <= after => return bad(format!(
+                "Input `expiration` ({text}) must be longer than `rotate-after` with `mode: roll`: the token would expire before the next rotation is due.",
+            )),
+            _ => {}
+        }
+    }
     let read_attach = list(raw.get("read-attach-databases"))
         .into_iter()
         .map(|db| slug("read-attach-databases", &db))
@@ -407,6 +459,8 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         expiration,
         authorization,
         read_attach,
+        mode,
+        rotate_after,
         github,
         dry_run,
         turso_api_url,
@@ -954,11 +1008,33 @@ mod tests {
             (&[("INPUT_SCOPE", "environment")], "`environment`"),
             (&[("INPUT_GROUPS", "a=X\nb=Y")], "`groups`"),
             (&[("INPUT_VISIBILITY", "public")], "`visibility`"),
+            (&[("INPUT_MODE", "soft")], "`mode`"),
+            (&[("INPUT_MODE", "roll")], "`expiration`"),
+            (&[("INPUT_ROTATE-AFTER", "weekly")], "`rotate-after`"),
         ];
         for (extra, name) in cases {
             let message = error(extra);
             assert!(message.contains(name), "{extra:?}: {message}");
         }
+    }
+
+    #[test]
+    fn a_roll_needs_an_expiration_longer_than_rotate_after() {
+        let roll = |expiration, after| {
+            parse_env(
+                &with(&[
+                    ("INPUT_MODE", "roll"),
+                    ("INPUT_EXPIRATION", expiration),
+                    ("INPUT_ROTATE-AFTER", after),
+                ]),
+                &[],
+            )
+        };
+        assert!(roll("5d", "7d").unwrap_err().0.contains("longer than `rotate-after`"));
+        assert!(roll("7d", "7d").is_err());
+        let inputs = roll("30d", "7d").unwrap();
+        assert_eq!(inputs.mode, Mode::Roll);
+        assert_eq!(inputs.rotate_after, Some(Duration::from_secs(7 * 86_400)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::files;
-use crate::inputs::{GroupPlan, Inputs, Target};
+use crate::inputs::{GroupPlan, Inputs, Mode, Target};
 use crate::secret::Secret;
 use crate::turso::Expiry;
 use crate::workflow::{self, Workflow};
@@ -18,11 +18,19 @@ use crate::workflow::{self, Workflow};
 #[derive(Debug)]
 pub struct GroupOutcome {
     pub plan: GroupPlan,
-    /// When the rotate call answered: the old tokens died then.
+    /// When the rotate call answered: the old tokens died then. Never set
+    /// in `mode: roll`.
     pub rotated_at: Option<SystemTime>,
+    /// When the new token was created.
+    pub created_at: Option<SystemTime>,
     /// Without `rotated_at`: the rotate call surely had no effect (never
     /// sent, or refused with a 4xx), rather than an unknown one.
     pub untouched: bool,
+    /// With `rotate-after`: each target and when it was last written
+    /// (`None`: missing).
+    pub last_written: Vec<(Target, Option<SystemTime>)>,
+    /// Every target was younger than `rotate-after`: nothing was done.
+    pub not_due: bool,
     pub token: Option<Secret>,
     /// The new token's expiry, read once from its `exp` claim.
     pub expiry: Expiry,
@@ -37,20 +45,14 @@ pub struct GroupOutcome {
 }
 
 impl GroupOutcome {
-    /// A group nothing was done to, for `reason`.
-    pub fn untouched(plan: &GroupPlan, reason: String) -> Self {
-        GroupOutcome {
-            untouched: true,
-            error: Some(reason),
-            ..GroupOutcome::new(plan)
-        }
-    }
-
     pub fn new(plan: &GroupPlan) -> Self {
         GroupOutcome {
             plan: plan.clone(),
             rotated_at: None,
+            created_at: None,
             untouched: false,
+            last_written: Vec::new(),
+            not_due: false,
             token: None,
             expiry: Expiry::Never,
             error: None,
@@ -60,13 +62,31 @@ impl GroupOutcome {
         }
     }
 
+    /// A group nothing was done to, for `reason`.
+    pub fn untouched(plan: &GroupPlan, reason: String) -> Self {
+        GroupOutcome {
+            untouched: true,
+            error: Some(reason),
+            ..GroupOutcome::new(plan)
+        }
+    }
+
+    /// A group left alone: every target is younger than `rotate-after`.
+    pub fn not_due(plan: &GroupPlan, last_written: Vec<(Target, Option<SystemTime>)>) -> Self {
+        GroupOutcome {
+            not_due: true,
+            last_written,
+            ..GroupOutcome::new(plan)
+        }
+    }
+
     pub fn group(&self) -> &str {
         &self.plan.group
     }
 
-    /// Every target written with a token that passed verification.
+    /// Not due, or every target written with a token that passed verification.
     pub fn ok(&self) -> bool {
-        self.error.is_none() && self.unverified.is_none() && self.all_written()
+        self.not_due || (self.error.is_none() && self.unverified.is_none() && self.all_written())
     }
 
     /// Every target holds the new token.
@@ -76,6 +96,9 @@ impl GroupOutcome {
 
     /// A target's error; one not attempted shares its group's.
     fn target_error(&self, target: &Target) -> Option<String> {
+        if self.not_due {
+            return None;
+        }
         match self.writes.iter().find(|(t, _)| t == target) {
             Some((_, e)) => e.clone(),
             None => Some(self.error.clone().unwrap_or_else(|| "not attempted".to_owned())),
@@ -100,24 +123,21 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
         .iter()
         .filter_map(|o| Some((token_output(inputs, o.group()), o.token.as_ref()?)))
         .collect();
-    let mut outputs = Map::new();
-    outputs.insert(
-        "expires-at".into(),
-        json!(match (inputs.per_group_outputs, outcomes.first()) {
-            (false, Some(o)) => rfc3339(o.expiry.at()).unwrap_or_default(),
-            _ => String::new(),
-        }),
+    let expires_at = match (inputs.per_group_outputs, outcomes.first()) {
+        (false, Some(o)) => o.expiry.at(),
+        _ => None,
+    };
+    let rotated_at = outcomes.iter().filter_map(|o| o.rotated_at.or(o.created_at)).min();
+    let mut due = outcomes.iter().filter(|o| !o.not_due).peekable();
+    let updated = due.peek().is_some() && due.all(GroupOutcome::all_written);
+    let outputs = outputs(
+        expires_at,
+        rotated_at,
+        updated,
+        results(outcomes),
+        outcomes.iter().any(|o| o.token.is_some()),
+        outcomes.iter().any(|o| o.rotated_at.is_some()),
     );
-    outputs.insert(
-        "rotated-at".into(),
-        json!(rfc3339(outcomes.iter().filter_map(|o| o.rotated_at).min()).unwrap_or_default()),
-    );
-    let all_ok = outcomes.iter().all(GroupOutcome::ok);
-    outputs.insert(
-        "secret-updated".into(),
-        json!(outcomes.iter().all(|o| o.all_written()).to_string()),
-    );
-    outputs.insert("results".into(), Value::Array(results(outcomes)));
     let outputs_written = match wf.outputs(outputs, &tokens, inputs.show_token) {
         Ok(()) => wf.records_outputs(),
         Err(e) => {
@@ -166,22 +186,50 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
             );
         }
     }
-    if all_ok {
+    if outcomes.iter().all(GroupOutcome::ok) {
         0
     } else {
         crate::EXIT_FAILED
     }
 }
 
+/// The step outputs other than tokens (SPEC's Outputs table).
+fn outputs(
+    expires_at: Option<SystemTime>,
+    rotated_at: Option<SystemTime>,
+    secret_updated: bool,
+    results: Vec<Value>,
+    rotated: bool,
+    invalidated: bool,
+) -> Map<String, Value> {
+    let mut outputs = Map::new();
+    outputs.insert("expires-at".into(), json!(rfc3339(expires_at).unwrap_or_default()));
+    outputs.insert("rotated-at".into(), json!(rfc3339(rotated_at).unwrap_or_default()));
+    outputs.insert("secret-updated".into(), json!(secret_updated.to_string()));
+    outputs.insert("results".into(), Value::Array(results));
+    outputs.insert("rotated".into(), json!(rotated.to_string()));
+    outputs.insert("invalidated".into(), json!(invalidated.to_string()));
+    outputs
+}
+
+/// One group of a dry run: why its preflight failed, or with
+/// `rotate-after` when its targets were last written.
+pub struct DryRunGroup {
+    pub failed: Option<String>,
+    pub last_written: Option<Vec<(Target, Option<SystemTime>)>>,
+}
+
 /// Outputs and summary of a dry run: what would happen, and what was not
 /// checked. Groups whose preflight failed are reported as such.
-pub fn dry_run(inputs: &Inputs, wf: &Workflow, failed: &[Option<String>], with_github: bool) -> u8 {
+pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], with_github: bool) -> u8 {
     let mut rows = String::new();
     let mut results = Vec::new();
-    for (plan, failure) in inputs.plans.iter().zip(failed) {
-        let result = match failure {
-            Some(e) => format!("preflight failed: {e}"),
-            None => "would write".to_owned(),
+    for (plan, group) in inputs.plans.iter().zip(groups) {
+        let result = match (&group.failed, &group.last_written) {
+            (Some(e), _) => format!("preflight failed: {e}"),
+            (None, Some(last)) if !is_due(inputs, last) => format!("not due: {}", ages(inputs, last)),
+            (None, Some(last)) => format!("due, would write: {}", ages(inputs, last)),
+            (None, None) => "would write".to_owned(),
         };
         for target in &plan.targets {
             rows.push_str(&format!(
@@ -191,11 +239,15 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, failed: &[Option<String>], with_g
                 cell(&target.to_string()),
                 cell(&result)
             ));
-            results.push(result_json(&plan.group, target, false, failure.clone()));
+            results.push(result_json(&plan.group, target, false, group.failed.clone()));
         }
-        if failure.is_none() {
+        if group.failed.is_none() {
+            let old = match inputs.mode {
+                Mode::Invalidate => "invalidate every token of",
+                Mode::Roll => "invalidate nothing in",
+            };
             workflow::log(&format!(
-                "dry run: would invalidate every token of group `{}` and create a {} token (expiration {})",
+                "dry run: group `{}`: {result}; a rotation would {old} the group and create a {} token (expiration {})",
                 plan.group,
                 inputs.authorization.as_str(),
                 inputs.expiration.as_query()
@@ -208,11 +260,7 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, failed: &[Option<String>], with_g
         "No `github-token` was given: only the Turso side was checked."
     };
     workflow::log(&format!("dry run: nothing was changed. {proof}"));
-    let mut outputs = Map::new();
-    outputs.insert("expires-at".into(), json!(""));
-    outputs.insert("rotated-at".into(), json!(""));
-    outputs.insert("secret-updated".into(), json!("false"));
-    outputs.insert("results".into(), Value::Array(results));
+    let outputs = outputs(None, None, false, results, false, false);
     for written in [
         wf.outputs(outputs, &[], inputs.show_token),
         wf.summary(&format!(
@@ -224,13 +272,63 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, failed: &[Option<String>], with_g
         }
     }
     let mut code = 0;
-    for (plan, failure) in inputs.plans.iter().zip(failed) {
-        if let Some(e) = failure {
-            wf.annotate("error", &format!("Group `{}`: preflight failed: {e}", plan.group));
+    for (plan, group) in inputs.plans.iter().zip(groups) {
+        if let Some(e) = &group.failed {
+            wf.annotate("error", &format!("Group `{}`: {e}", plan.group));
             code = crate::EXIT_FAILED;
         }
     }
     code
+}
+
+/// With `rotate-after`: a group is due when any target is missing or was
+/// written at least `rotate-after` ago.
+pub fn is_due(inputs: &Inputs, last_written: &[(Target, Option<SystemTime>)]) -> bool {
+    let Some(after) = inputs.rotate_after else {
+        return true;
+    };
+    last_written
+        .iter()
+        .any(|(_, at)| at.is_none_or(|at| at.elapsed().unwrap_or_default() >= after))
+}
+
+/// Each target's age and when it is next due, for the summary and logs.
+fn ages(inputs: &Inputs, last_written: &[(Target, Option<SystemTime>)]) -> String {
+    last_written
+        .iter()
+        .map(|(target, at)| age(inputs, &target.secret, *at))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One secret's age and when it is next due.
+fn age(inputs: &Inputs, secret: &str, at: Option<SystemTime>) -> String {
+    let Some(at) = at else {
+        return format!("{secret} missing");
+    };
+    let next = at.checked_add(inputs.rotate_after.unwrap_or_default());
+    format!(
+        "{secret} written {} ago, next due {}",
+        short_duration(at.elapsed().unwrap_or_default()),
+        rfc3339(next).unwrap_or_else(|| "never".into())
+    )
+}
+
+/// `8d 3h`, `5h 12m`, `42s`: the two largest units.
+pub fn short_duration(d: Duration) -> String {
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let secs = d.as_secs();
+    let Some(first) = units.iter().position(|(n, _)| secs >= *n) else {
+        return "0s".to_owned();
+    };
+    let mut parts = vec![format!("{}{}", secs / units[first].0, units[first].1)];
+    if let Some((n, unit)) = units.get(first + 1) {
+        let rest = secs % units[first].0 / n;
+        if rest > 0 {
+            parts.push(format!("{rest}{unit}"));
+        }
+    }
+    parts.join(" ")
 }
 
 /// The output that carries a group's token: `token`, or `token-<group>` with `groups`.
@@ -292,6 +390,18 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
         (n, all) if n == all => "yes".to_owned(),
         _ => format!("only {}", written.join(", ")),
     };
+    let (invalidated, rerun) = match outcome.rotated_at {
+        Some(_) => ("yes", "it rotates again (and that token dies with it)"),
+        None => (
+            "no (mode roll: the old tokens stay valid until they expire)",
+            "it creates another token",
+        ),
+    };
+    let verified = match (&outcome.unverified, written.as_str()) {
+        (None, _) => "",
+        (Some(_), "no") => " The token failed verification and was not written.",
+        (Some(_), _) => " The token failed verification and was written all the same: after the invalidation the secret held a dead token, so the new one can only be better; check `database-url`.",
+    };
     let handed = match handed {
         None => String::new(),
         Some(Handed::Output(name)) => format!(
@@ -300,13 +410,8 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
         Some(Handed::File(path)) => format!(" The new token was saved to the token file {} (mode 0600).", path.display()),
         Some(Handed::Lost(e)) => format!(" Saving the new token to a file failed too ({e}): it is lost, re-run the workflow."),
     };
-    let verified = match (&outcome.unverified, written.as_str()) {
-        (Some(_), "no") => " The token failed verification.".to_owned(),
-        (Some(_), _) => " The token failed verification and was written all the same: the secret held a dead token after the invalidation, so the new one can only be better; check `database-url`.".to_owned(),
-        (None, _) => String::new(),
-    };
     format!(
-        "Group `{group}`: {}. Tokens invalidated: yes; new token created: yes; secret written: {written}.{verified}{handed} Re-running the workflow is safe: it rotates again (and that token dies with it).",
+        "Group `{group}`: {}. Tokens invalidated: {invalidated}; new token created: yes; secret written: {written}.{verified}{handed} Re-running the workflow is safe: {rerun}.",
         failed.join("; "),
     )
 }
@@ -317,6 +422,12 @@ fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
     if let Some(reason) = &inputs.reason {
         text.push_str(&format!("Reason: {}\n\n", cell(reason)));
     }
+    if outcomes.iter().any(|o| o.token.is_some()) {
+        text.push_str(match inputs.mode {
+            Mode::Invalidate => "Mode `invalidate`: old tokens invalidated.\n\n",
+            Mode::Roll => "Mode `roll`: old tokens not invalidated: they stay valid until they expire.\n\n",
+        });
+    }
     text.push_str("| Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n|---|---|---|---|---|---|---|\n");
     for o in outcomes {
         let expires = match (&o.token, o.expiry) {
@@ -325,9 +436,18 @@ fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
             (Some(_), Expiry::Unknown) => "unknown".to_owned(),
             (Some(_), Expiry::At(at)) => rfc3339(Some(at)).unwrap_or_default(),
         };
-        let rotated = rfc3339(o.rotated_at).unwrap_or_else(|| "-".into());
-        let window = o.window.map_or("-".to_owned(), |w| format!("{:.1}s", w.as_secs_f64()));
-        let rows: Vec<(String, String)> = if o.writes.is_empty() {
+        let rotated = rfc3339(o.rotated_at.or(o.created_at)).unwrap_or_else(|| "-".into());
+        let window = match (o.window, inputs.mode) {
+            (_, Mode::Roll) if o.token.is_some() => "none".to_owned(),
+            (Some(w), _) => format!("{:.1}s", w.as_secs_f64()),
+            (None, _) => "-".to_owned(),
+        };
+        let rows: Vec<(String, String)> = if o.not_due {
+            o.last_written
+                .iter()
+                .map(|(t, at)| (t.to_string(), format!("not due: {}", age(inputs, &t.secret, *at))))
+                .collect()
+        } else if o.writes.is_empty() {
             let error = o.error.as_deref().or(o.unverified.as_deref()).unwrap_or("");
             vec![("-".into(), format!("failed: {error}"))]
         } else {
@@ -373,10 +493,16 @@ fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Str
             "organization": inputs.organization,
             "group": o.group(),
             "reason": inputs.reason,
-            "rotated_at": rfc3339(o.rotated_at),
+            "mode": inputs.mode.as_str(),
+            "invalidated": o.rotated_at.is_some(),
+            "rotated_at": rfc3339(o.rotated_at.or(o.created_at)),
             "expires_at": rfc3339(o.expiry.at()),
             "targets": o.writes.iter().map(|(t, e)| json!({"target": t.spec(), "written": e.is_none()})).collect::<Vec<_>>(),
-            "result": if o.ok() { "rotated" } else { "failed" },
+            "result": match (o.not_due, o.ok()) {
+                (true, _) => "not due",
+                (false, true) => "rotated",
+                (false, false) => "failed",
+            },
             "error": o.error.as_ref().or(o.unverified.as_ref()),
         });
         lines.push_str(&crate::secret::redact(&line.to_string()));
@@ -385,10 +511,12 @@ fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Str
     lines
 }
 
-/// RFC 3339 in UTC, to the second. Times past year 9999 never reach here
-/// ([`Expiry`] refuses them), so formatting cannot panic.
+/// RFC 3339 in UTC, to the second; `None` for a time RFC 3339 cannot
+/// write (before 1970 or after 9999), so that formatting never panics.
 pub fn rfc3339(time: Option<SystemTime>) -> Option<String> {
-    time.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+    let time = time?;
+    let secs = time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    (secs <= crate::turso::MAX_EXP).then(|| humantime::format_rfc3339_seconds(time).to_string())
 }
 
 #[cfg(test)]
@@ -435,6 +563,7 @@ mod tests {
         let text = summary_with("acme", Some(inputs_reason), &outcomes);
         let expected = "### Turso token rotation\n\n\
             Reason: leak \\| in a log\n\n\
+            Mode `invalidate`: old tokens invalidated.\n\n\
             | Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n\
             |---|---|---|---|---|---|---|\n\
             | acme | `prod` | A in repository acme/app | written | 2025-12-09T16:00:00Z | 2025-11-24T16:00:00Z | - |\n\

@@ -1,6 +1,7 @@
 //! The rotation itself, in the contract's order: preflight both APIs (per
-//! group), stop on a dry run, prove write access, then per group
-//! invalidate, create, mask, (verify), seal and write. Once a group's
+//! group), with `rotate-after` read when each secret was written, stop on a
+//! dry run, prove write access, then per group invalidate (unless `mode:
+//! roll`), create, mask, (verify), seal and write. Once a group's
 //! tokens are invalidated, nothing is lost: the new token is always handed
 //! on, and the state message says exactly what was done.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::github::{GitHub, Prepared};
-use crate::inputs::{GroupPlan, Inputs, Scope};
+use crate::inputs::{Expiration, GroupPlan, Inputs, Mode, Scope, Target};
 use crate::libsql;
 use crate::report::{self, rfc3339, GroupOutcome};
 use crate::retry::{Policy, Refused};
@@ -32,12 +33,35 @@ struct Preflight<'a> {
     plan: &'a GroupPlan,
     targets: Vec<Prepared>,
     failed: Option<String>,
+    /// With `rotate-after`: when each target was last written.
+    last_written: Option<Vec<(Target, Option<SystemTime>)>>,
+}
+
+impl Preflight<'_> {
+    /// Preflight passed and, with `rotate-after`, a rotation is due.
+    fn to_rotate(&self, inputs: &Inputs) -> bool {
+        self.failed.is_none()
+            && self
+                .last_written
+                .as_ref()
+                .is_none_or(|last| report::is_due(inputs, last))
+    }
 }
 
 /// Runs the whole job; returns the exit code. An `Err` is a failure common
 /// to every group, before any token was invalidated.
 pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     let policy = Policy::new(inputs.limits);
+    if let (Mode::Roll, Expiration::After(text, lifetime), Some(after)) =
+        (inputs.mode, &inputs.expiration, inputs.rotate_after)
+    {
+        if *lifetime < after * 2 {
+            wf.annotate(
+                "warning",
+                &format!("`expiration` ({text}) is less than twice `rotate-after`: one dropped or failed scheduled run lets the token in use expire. Twice or more is safer."),
+            );
+        }
+    }
     let turso = Turso::new(&inputs.turso_api_url, &inputs.organization, inputs.api_token.clone());
     // Local set-up first (it loads the CA roots): a broken image fails
     // here, before any request.
@@ -52,6 +76,7 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             plan,
             targets: Vec::new(),
             failed: None,
+            last_written: None,
         })
         .collect();
     for group in &mut groups {
@@ -94,15 +119,46 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         }
     }
 
+    // With `rotate-after`, a group is rotated only when a secret is due;
+    // read before the probe, so a run that is not due changes nothing.
+    if let (Some(github), Some(_)) = (&github, inputs.rotate_after) {
+        for group in groups.iter_mut().filter(|g| g.failed.is_none()) {
+            let mut last_written = Vec::new();
+            for ready in &group.targets {
+                match github.updated_at(&ready.target) {
+                    Ok(at) => last_written.push((ready.target.clone(), at)),
+                    Err(e) => {
+                        group.failed = Some(group_failure(inputs, e)?);
+                        break;
+                    }
+                }
+            }
+            let due = report::is_due(inputs, &last_written);
+            workflow::log(&format!(
+                "preflight: group `{}` is {}due (rotate-after {})",
+                group.plan.group,
+                if due { "" } else { "not " },
+                report::short_duration(inputs.rotate_after.unwrap_or_default())
+            ));
+            group.last_written = Some(last_written);
+        }
+    }
+
     if inputs.dry_run {
-        let failed: Vec<Option<String>> = groups.into_iter().map(|g| g.failed).collect();
-        return Ok(report::dry_run(inputs, wf, &failed, github.is_some()));
+        let groups: Vec<report::DryRunGroup> = groups
+            .into_iter()
+            .map(|g| report::DryRunGroup {
+                failed: g.failed,
+                last_written: g.last_written,
+            })
+            .collect();
+        return Ok(report::dry_run(inputs, wf, &groups, github.is_some()));
     }
     let github = github.expect("inputs require a GitHub token unless dry-run");
 
     // Prove write access once per scope; a refused probe stops the groups that use it.
     let mut probes: BTreeMap<Scope, Option<String>> = BTreeMap::new();
-    for group in groups.iter_mut().filter(|g| g.failed.is_none()) {
+    for group in groups.iter_mut().filter(|g| g.to_rotate(inputs)) {
         for ready in &group.targets {
             let scope = &ready.target.scope;
             if !probes.contains_key(scope) {
@@ -126,6 +182,9 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
 
     let outcomes = in_parallel(&groups, PARALLEL_GROUPS, |group| match &group.failed {
         Some(reason) => GroupOutcome::untouched(group.plan, reason.clone()),
+        None if !group.to_rotate(inputs) => {
+            GroupOutcome::not_due(group.plan, group.last_written.clone().unwrap_or_default())
+        }
         None => rotate_group(inputs, wf, &policy, &turso, &github, group.plan, &group.targets),
     });
     Ok(report::finish(inputs, wf, &outcomes))
@@ -193,16 +252,23 @@ fn rotate_group(
             ),
         );
     }
-    if let Err(e) = turso.rotate(group, &rotate_policy) {
-        outcome.untouched = e
-            .chain()
-            .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status < 500));
-        outcome.error = Some(format!("{e:#}"));
-        return outcome;
+    match inputs.mode {
+        Mode::Invalidate => {
+            if let Err(e) = turso.rotate(group, &rotate_policy) {
+                outcome.untouched = e
+                    .chain()
+                    .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status < 500));
+                outcome.error = Some(format!("{e:#}"));
+                return outcome;
+            }
+            outcome.rotated_at = Some(SystemTime::now());
+            workflow::log(&format!("group `{group}`: every existing token invalidated"));
+        }
+        Mode::Roll => workflow::log(&format!(
+            "group `{group}`: old tokens left valid until they expire (mode roll)"
+        )),
     }
     let rotated = Instant::now();
-    outcome.rotated_at = Some(SystemTime::now());
-    workflow::log(&format!("group `{group}`: every existing token invalidated"));
 
     let request = TokenRequest {
         expiration: &inputs.expiration,
@@ -212,10 +278,13 @@ fn rotate_group(
     let token = match turso.create_token(group, &request, policy) {
         Ok(token) => token,
         Err(e) => {
+            // Without an invalidation, a failed create changed nothing that matters.
+            outcome.untouched = inputs.mode == Mode::Roll;
             outcome.error = Some(format!("{e:#}"));
             return outcome;
         }
     };
+    outcome.created_at = Some(SystemTime::now());
     wf.mask(&token);
     outcome.expiry = Expiry::of(&token);
     let expires = match outcome.expiry {
@@ -236,11 +305,15 @@ fn rotate_group(
     outcome.token = Some(token.clone());
 
     if let Some(url) = &inputs.database_url {
-        // After an invalidation the secret holds a dead token: a new one
-        // that fails verification is still written, and the run fails.
         match libsql::verify(url, &token, &policy.reserving(reserve / 2)) {
             Ok(()) => workflow::log(&format!("group `{group}`: new token verified with SELECT 1 on {url}")),
             Err(e) => outcome.unverified = Some(format!("{e:#}")),
+        }
+        // After an invalidation the secrets hold a dead token: a new one
+        // that failed verification can only be better, so it is written
+        // (and the run fails). In a roll the old token still works.
+        if outcome.unverified.is_some() && inputs.mode == Mode::Roll {
+            return outcome;
         }
     }
 

@@ -165,7 +165,7 @@ pub enum Expiry {
 }
 
 /// Latest time RFC 3339 can write: 9999-12-31T23:59:59Z.
-const MAX_EXP: u64 = 253_402_300_799;
+pub const MAX_EXP: u64 = 253_402_300_799;
 
 impl Expiry {
     /// Reads the `exp` claim of a group token (a JWT) without verifying

@@ -20,7 +20,15 @@ use turso_rotate::inputs::INPUTS;
 const REQUIRED: &[&str] = &["organization", "api-token"];
 
 /// SPEC.md, Outputs.
-const OUTPUTS: &[&str] = &["token", "expires-at", "rotated-at", "secret-updated", "results"];
+const OUTPUTS: &[&str] = &[
+    "token",
+    "expires-at",
+    "rotated-at",
+    "secret-updated",
+    "results",
+    "rotated",
+    "invalidated",
+];
 
 /// One entry under `inputs:` or `outputs:`.
 #[derive(Debug, Default)]

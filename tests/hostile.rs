@@ -18,6 +18,8 @@ const NAMES: &[&str] = &[
     "INPUT_EXPIRATION",
     "INPUT_AUTHORIZATION",
     "INPUT_READ-ATTACH-DATABASES",
+    "INPUT_MODE",
+    "INPUT_ROTATE-AFTER",
     "INPUT_SECRET-NAME",
     "INPUT_SECRETS",
     "INPUT_SCOPE",
@@ -43,7 +45,7 @@ fn any_text() -> impl Strategy<Value = String> {
     prop_oneof![
         ".{0,40}",
         "[a-zA-Z0-9_./:@%-]{0,30}",
-        "(true|false|never|7d|repo:A|env:x:B|org:C|acme/app|http://127.0.0.1:1|https://x|\\.\\.|/tmp/x)",
+        "(true|false|never|7d|30d|roll|invalidate|repo:A|env:x:B|org:C|acme/app|http://127.0.0.1:1|https://x|\\.\\.|/tmp/x)",
     ]
 }
 
