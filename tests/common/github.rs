@@ -4,11 +4,13 @@
 //! proves the action encrypted the right value for the right key, not
 //! merely that it sent some base64. Each scope (repository, environment,
 //! Dependabot, organization) has its own key pair and key id, as on GitHub,
-//! so a value sealed for the wrong scope is refused with GitHub's 422.
+//! so a value sealed for the wrong scope is refused with GitHub's 422. A
+//! secret value is text: a plaintext that is not UTF-8 is refused too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -19,6 +21,8 @@ use serde_json::{json, Value};
 use super::server::{lock, path_segments, Journal, Recorded, Reply, Server};
 
 const DOCS: &str = "https://docs.github.com/rest";
+/// The write-access probe's name, whose plaintext the fake remembers.
+const PROBE_SECRET: &str = "TURSO_ROTATE_PROBE";
 
 /// Where a secret lives. Owner, repository, organization and environment
 /// names are compared case-insensitively, as GitHub does.
@@ -72,6 +76,9 @@ struct Stored {
     value: String,
     visibility: Option<String>,
     selected: Option<Vec<u64>>,
+    /// RFC 3339 UTC to the second, as GitHub's secret metadata gives them.
+    created_at: String,
+    updated_at: String,
 }
 
 struct Repo {
@@ -95,6 +102,11 @@ struct State {
     /// successful PUTs per upper-cased name, all scopes together
     writes: HashMap<String, usize>,
     deny_writes: Option<String>,
+    /// lower-cased `owner/name` -> the `Location` its `GET /repos/…` answers
+    /// with a 301 (a renamed or transferred repository)
+    moved: BTreeMap<String, String>,
+    /// The plaintext of the last `TURSO_ROTATE_PROBE` opened, accepted or not.
+    last_probe: Option<Vec<u8>>,
 }
 
 impl State {
@@ -148,6 +160,8 @@ impl FakeGitHub {
             secrets: BTreeMap::new(),
             writes: HashMap::new(),
             deny_writes: None,
+            moved: BTreeMap::new(),
+            last_probe: None,
         }));
         let server = {
             let state = Arc::clone(&state);
@@ -194,6 +208,41 @@ impl FakeGitHub {
         );
         state.orgs.insert(owner.to_lowercase());
         id
+    }
+
+    /// Renames a repository added before, as GitHub does: it keeps its id,
+    /// `GET /repos/{old}` answers 301 with `Location: {api_url}/repositories/{id}`
+    /// and `GET /repositories/{id}` serves it under its new name. Returns the id.
+    pub fn rename_repo(&self, old: &str, new: &str) -> u64 {
+        let location = {
+            let mut state = lock(&self.state);
+            let repo = state
+                .repos
+                .remove(&old.to_lowercase())
+                .unwrap_or_else(|| panic!("add_repo({old:?}) first"));
+            let id = repo.id;
+            state.repos.insert(
+                new.to_lowercase(),
+                Repo {
+                    full_name: new.into(),
+                    id,
+                },
+            );
+            format!("/repositories/{id}")
+        };
+        let id = self.repo_id(new).expect("just renamed");
+        self.redirect_repo(old, &format!("{}{location}", self.api_url()));
+        id
+    }
+
+    /// `GET /repos/{full_name}` answers 301 Moved Permanently with this
+    /// `Location` (and GitHub's body naming it), whatever it is: another
+    /// host, or text that is no URL at all.
+    pub fn redirect_repo(&self, full_name: &str, location: &str) -> &FakeGitHub {
+        lock(&self.state)
+            .moved
+            .insert(full_name.to_lowercase(), location.into());
+        self
     }
 
     pub fn repo_id(&self, full_name: &str) -> Option<u64> {
@@ -248,15 +297,46 @@ impl FakeGitHub {
 
     /// A secret that exists before the test (a later PUT answers 204).
     /// Not counted in [`FakeGitHub::secret_writes`].
+    /// Its `created_at` and `updated_at` are now (see
+    /// [`FakeGitHub::set_secret_updated_at`]).
     pub fn set_secret(&self, scope: &Scope, name: &str, value: &str) {
+        let now = rfc3339_now();
         lock(&self.state).secrets.insert(
             (scope.key(), name.to_uppercase()),
             Stored {
                 value: value.into(),
                 visibility: matches!(scope, Scope::Org(_)).then(|| "private".into()),
                 selected: None,
+                created_at: now.clone(),
+                updated_at: now,
             },
         );
+    }
+
+    /// Backdates (or postdates) an existing secret's `updated_at`, as
+    /// `GET …/secrets/{name}` reports it, e.g. `2026-11-30T01:02:03Z`.
+    /// Every successful PUT sets it to the current time again.
+    pub fn set_secret_updated_at(&self, scope: &Scope, name: &str, rfc3339: &str) {
+        let mut state = lock(&self.state);
+        let stored = state
+            .secrets
+            .get_mut(&(scope.key(), name.to_uppercase()))
+            .unwrap_or_else(|| panic!("no secret {name} in {scope:?}: set_secret first"));
+        stored.updated_at = rfc3339.into();
+    }
+
+    /// A secret's `updated_at`, if it exists.
+    pub fn secret_updated_at(&self, scope: &Scope, name: &str) -> Option<String> {
+        lock(&self.state)
+            .secrets
+            .get(&(scope.key(), name.to_uppercase()))
+            .map(|s| s.updated_at.clone())
+    }
+
+    /// The plaintext of the last `TURSO_ROTATE_PROBE` the fake opened (in
+    /// any scope), whether or not it was accepted.
+    pub fn last_probe_plaintext(&self) -> Option<Vec<u8>> {
+        lock(&self.state).last_probe.clone()
     }
 
     /// The decrypted value of a secret, if it exists.
@@ -327,8 +407,19 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (scope, rest) = match segments[..] {
         ["repos", owner, repo] if req.method == "GET" => {
-            return match state.repos.get(&format!("{owner}/{repo}").to_lowercase()) {
-                Some(r) => Reply::json(200, &json!({"id": r.id, "full_name": r.full_name, "private": true})),
+            let full_name = format!("{owner}/{repo}").to_lowercase();
+            if let Some(location) = state.moved.get(&full_name) {
+                return moved(location);
+            }
+            return match state.repos.get(&full_name) {
+                Some(r) => repo_json(r),
+                None => message(404, "Not Found"),
+            };
+        }
+        ["repositories", id] if req.method == "GET" => {
+            let id = id.parse::<u64>().ok();
+            return match state.repos.values().find(|r| Some(r.id) == id) {
+                Some(r) => repo_json(r),
                 None => message(404, "Not Found"),
             };
         }
@@ -352,12 +443,15 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
             Reply::json(200, &json!({"key_id": pair.id, "key": key}))
         }
         ("GET", [name]) => match state.secrets.get(&(scope.key(), name.to_uppercase())) {
-            Some(_) => Reply::json(
-                200,
-                &json!({"name": name.to_uppercase(),
-                        "created_at": "2026-01-01T00:00:00Z",
-                        "updated_at": "2026-01-01T00:00:00Z"}),
-            ),
+            Some(stored) => {
+                let mut body = json!({"name": name.to_uppercase(),
+                                      "created_at": stored.created_at,
+                                      "updated_at": stored.updated_at});
+                if let Some(visibility) = &stored.visibility {
+                    body["visibility"] = json!(visibility);
+                }
+                Reply::json(200, &body)
+            }
             None => message(404, "Not Found"),
         },
         ("PUT" | "DELETE", [_]) if state.deny_writes.is_some() => {
@@ -407,13 +501,28 @@ fn put_secret(state: &mut State, scope: &Scope, name: &str, req: &Recorded) -> R
         return message(422, "Bad request - encrypted_value not properly encrypted");
     };
     let name = name.to_uppercase();
+    if name == PROBE_SECRET {
+        state.last_probe = Some(plaintext.clone());
+    }
+    // A secret value is text: GitHub cannot store bytes that are not UTF-8.
+    let Ok(value) = String::from_utf8(plaintext) else {
+        return message(422, "encrypted_value could not be decrypted");
+    };
     *state.writes.entry(name.clone()).or_insert(0) += 1;
+    let now = rfc3339_now();
+    let key = (scope.key(), name);
+    let created_at = state
+        .secrets
+        .get(&key)
+        .map_or_else(|| now.clone(), |s| s.created_at.clone());
     let previous = state.secrets.insert(
-        (scope.key(), name),
+        key,
         Stored {
-            value: String::from_utf8_lossy(&plaintext).into_owned(),
+            value,
             visibility,
             selected,
+            created_at,
+            updated_at: now,
         },
     );
     match previous {
@@ -465,4 +574,27 @@ fn valid_secret_name(name: &str) -> bool {
 
 fn message(status: u16, text: &str) -> Reply {
     Reply::json(status, &json!({"message": text, "documentation_url": DOCS}))
+}
+
+fn repo_json(repo: &Repo) -> Reply {
+    Reply::json(
+        200,
+        &json!({"id": repo.id, "full_name": repo.full_name, "private": true}),
+    )
+}
+
+/// GitHub's answer for a renamed or transferred repository.
+fn moved(location: &str) -> Reply {
+    Reply::json(
+        301,
+        &json!({"message": "Moved Permanently",
+                "url": location,
+                "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"}),
+    )
+    .with_header("Location", location)
+}
+
+/// Now, as GitHub writes times: RFC 3339 in UTC to the second.
+fn rfc3339_now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }

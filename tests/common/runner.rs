@@ -120,6 +120,14 @@ impl Runner {
         &self.workspace
     }
 
+    /// The runner's temp directory, outside the workspace: somewhere to
+    /// point `$GITHUB_OUTPUT` or `$GITHUB_STEP_SUMMARY` (with
+    /// [`Runner::env`]) at a path that cannot be written. The step then
+    /// reads its outputs and summary from wherever those variables point.
+    pub fn runner_temp(&self) -> &Path {
+        &self.runner_temp
+    }
+
     /// Run one step. Panics if the binary cannot start, outlives the
     /// timeout, or writes a `$GITHUB_OUTPUT` file the runner would reject.
     pub fn run(&self) -> RunResult {
@@ -203,14 +211,22 @@ impl Runner {
         };
         let elapsed = started.elapsed();
 
-        let outputs = if self.in_actions {
-            let text = fs::read_to_string(&output_file).expect("read GITHUB_OUTPUT");
-            parse_github_output(&text)
-                .unwrap_or_else(|e| panic!("the runner would reject GITHUB_OUTPUT: {e}\n--- file\n{text}"))
-        } else {
-            BTreeMap::new()
+        // Read back the files the step was given, which a test may have
+        // pointed elsewhere (or at something that cannot be written).
+        let step_output = vars.get("GITHUB_OUTPUT").map(PathBuf::from);
+        let outputs = match &step_output {
+            Some(path) => match fs::read_to_string(path) {
+                Ok(text) => parse_github_output(&text)
+                    .unwrap_or_else(|e| panic!("the runner would reject GITHUB_OUTPUT: {e}\n--- file\n{text}")),
+                Err(e) if *path == output_file => panic!("read GITHUB_OUTPUT: {e}"),
+                Err(_) => BTreeMap::new(),
+            },
+            None => BTreeMap::new(),
         };
-        let summary = fs::read_to_string(&summary_file).unwrap_or_default();
+        let summary = vars
+            .get("GITHUB_STEP_SUMMARY")
+            .and_then(|path| fs::read_to_string(path).ok())
+            .unwrap_or_default();
         let result = RunResult {
             code: status.code(),
             stdout: join(stdout),
@@ -219,7 +235,10 @@ impl Runner {
             summary,
             elapsed,
             workspace: self.workspace.clone(),
-            files: snapshot(&self.root),
+            files: snapshot(&self.root)
+                .into_iter()
+                .filter(|(path, _)| Some(path) != step_output.as_ref())
+                .collect(),
         };
         if !self.secrets.is_empty() {
             let mut secrets: Vec<String> = self.secrets.clone();

@@ -241,6 +241,21 @@ impl Journal {
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
+/// Something a test does at the moment a request arrives (see
+/// [`Server::on_request`]).
+struct Hook {
+    method: &'static str,
+    path_contains: String,
+    action: Box<dyn FnOnce() + Send>,
+}
+
+impl Hook {
+    fn matches(&self, req: &Recorded) -> bool {
+        (self.method == "*" || self.method.eq_ignore_ascii_case(&req.method))
+            && req.line().contains(&self.path_contains)
+    }
+}
+
 struct Inner {
     label: &'static str,
     http: tiny_http::Server,
@@ -248,6 +263,7 @@ struct Inner {
     log: Mutex<Vec<Recorded>>,
     faults: Mutex<Vec<Fault>>,
     journal: Mutex<Option<Journal>>,
+    hooks: Mutex<Vec<Hook>>,
     stopping: AtomicBool,
 }
 
@@ -278,6 +294,7 @@ impl Server {
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             journal: Mutex::new(None),
+            hooks: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
         });
         let acceptor = {
@@ -321,6 +338,18 @@ impl Server {
     /// How many queued faults have not fired their last time yet.
     pub fn pending_faults(&self) -> usize {
         lock(&self.inner.faults).iter().filter(|f| f.times > 0).count()
+    }
+
+    /// Run `action` once, when the first request whose method is `method`
+    /// (`"*"` for any) and whose target contains `path_contains` arrives,
+    /// before it is answered: a test can change the world at an exact point
+    /// of the run (e.g. remove a directory after the preflight checked it).
+    pub fn on_request(&self, method: &'static str, path_contains: &str, action: impl FnOnce() + Send + 'static) {
+        lock(&self.inner.hooks).push(Hook {
+            method,
+            path_contains: path_contains.into(),
+            action: Box::new(action),
+        });
     }
 
     pub fn clear_faults(&self) {
@@ -404,6 +433,15 @@ fn serve(inner: &Inner, mut request: tiny_http::Request) {
     lock(&inner.log).push(recorded.clone());
     if let Some(journal) = lock(&inner.journal).as_ref() {
         journal.push(inner.label, &recorded);
+    }
+
+    let hook = {
+        let mut hooks = lock(&inner.hooks);
+        let index = hooks.iter().position(|h| h.matches(&recorded));
+        index.map(|i| hooks.remove(i))
+    };
+    if let Some(hook) = hook {
+        (hook.action)();
     }
 
     let reply = match take_fault(inner, &recorded) {

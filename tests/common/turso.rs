@@ -27,6 +27,9 @@ struct Group {
     /// The current signing key; replacing it is what invalidates tokens.
     key: [u8; 32],
     rotations: usize,
+    /// The raw `exp` claim every token minted by the API carries, whatever
+    /// `expiration` asked (see [`FakeTurso::set_exp_claim`]).
+    exp_claim: Option<Value>,
 }
 
 struct State {
@@ -91,6 +94,7 @@ impl FakeTurso {
                 uuid,
                 key: random_bytes(),
                 rotations: 0,
+                exp_claim: None,
             },
         );
         self
@@ -143,6 +147,22 @@ impl FakeTurso {
         let state = lock(&self.state);
         let group = state.groups.get(group).unwrap_or_else(|| panic!("no group {group}"));
         sign(&group.key, &json!({"iat": now(), "gid": group.uuid, "a": "rw"}))
+    }
+
+    /// Every token `auth/tokens` mints for the group from now on carries
+    /// this raw `exp` claim, whatever `expiration` asked for: a server's
+    /// nonsense (`300000000000`, past year 9999; `18446744073709551615`;
+    /// `1e30`; `-5`) that the binary must survive. The token stays valid
+    /// for the fake unless the claim is a past `u64`.
+    pub fn set_exp_claim(&self, group: &str, exp: Value) -> &FakeTurso {
+        let mut state = lock(&self.state);
+        let group = state
+            .groups
+            .get_mut(group)
+            .unwrap_or_else(|| panic!("no group {group}"));
+        group.exp_claim = Some(exp);
+        drop(state);
+        self
     }
 
     /// How many times `auth/rotate` succeeded for the group.
@@ -220,6 +240,9 @@ fn create_token(group: &Group, req: &Recorded) -> Reply {
     let mut claims = json!({"iat": now(), "gid": group.uuid, "a": access});
     if let Some(seconds) = lifetime {
         claims["exp"] = json!(now() + seconds);
+    }
+    if let Some(exp) = &group.exp_claim {
+        claims["exp"] = exp.clone();
     }
     if !req.body.trim().is_empty() {
         let Some(body) = req.json() else {
