@@ -12,10 +12,27 @@ use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
 use crate::http::segment;
-use crate::inputs::{GitHubAccess, Scope, Target, Visibility};
+use crate::inputs::{Dispatch, GitHubAccess, Scope, Target, Visibility};
 use crate::names;
 use crate::retry::{detail, Policy, Refused, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 use crate::seal::ScopeKey;
+
+/// What a request needs, for the hint when it is refused.
+pub struct Need {
+    /// Where (`repository acme/app`), for a 404.
+    place: String,
+    /// The permission that grants it (SPEC's table).
+    permission: &'static str,
+}
+
+impl Need {
+    fn of(target: &Target) -> Need {
+        Need {
+            place: target.scope.to_string(),
+            permission: permission(&target.scope),
+        }
+    }
+}
 
 /// A client on a current-thread runtime of its own.
 pub struct GitHub {
@@ -86,7 +103,7 @@ impl GitHub {
             &format!("{}/public-key", base_route(&target.scope)),
             None,
             &what,
-            target,
+            &Need::of(target),
         )?;
         #[derive(Deserialize)]
         struct Key {
@@ -112,7 +129,7 @@ impl GitHub {
     /// when it does not exist: for `rotate-after`.
     pub fn updated_at(&self, target: &Target) -> Result<Option<SystemTime>> {
         let what = format!("reading when secret {target} was last written");
-        let reply = self.call_expecting("GET", &secret_route(target), None, &what, target, &[404])?;
+        let reply = self.call_expecting("GET", &secret_route(target), None, &what, &Need::of(target), &[404])?;
         if reply.status == 404 {
             return Ok(None);
         }
@@ -148,7 +165,7 @@ impl GitHub {
             &secret_route(&probe.target),
             None,
             &what,
-            &probe.target,
+            &Need::of(&probe.target),
             &[404],
         ) {
             Ok(_) => Ok(None),
@@ -186,8 +203,39 @@ impl GitHub {
             &secret_route(&prepared.target),
             Some(body),
             &what,
-            &prepared.target,
+            &Need::of(&prepared.target),
         )?;
+        Ok(())
+    }
+
+    /// Tells a consumer that the secrets were written: `repository_dispatch`
+    /// with `payload`, or `workflow_dispatch` with a ref and no inputs.
+    pub fn dispatch(&self, dispatch: &Dispatch, payload: &Value) -> Result<()> {
+        let (route, body, need) = match dispatch {
+            Dispatch::Repository { repo, event_type } => (
+                format!("/repos/{}/{}/dispatches", segment(&repo.owner), segment(&repo.name)),
+                json!({ "event_type": event_type, "client_payload": payload }),
+                Need {
+                    place: format!("repository {repo}"),
+                    permission: "Contents: write on that repository (classic PAT: `repo`)",
+                },
+            ),
+            Dispatch::Workflow { repo, file, git_ref } => (
+                format!(
+                    "/repos/{}/{}/actions/workflows/{}/dispatches",
+                    segment(&repo.owner),
+                    segment(&repo.name),
+                    segment(file)
+                ),
+                json!({ "ref": git_ref }),
+                Need {
+                    place: format!("workflow {file} of {repo}"),
+                    permission: "Actions: write on that repository (classic PAT: `repo` and `workflow`)",
+                },
+            ),
+        };
+        let what = format!("dispatching {}", dispatch.spec());
+        self.call("POST", &route, Some(body), &what, &need)?;
         Ok(())
     }
 
@@ -198,7 +246,7 @@ impl GitHub {
             &format!("/repos/{}/{}", segment(org), segment(name)),
             None,
             &what,
-            target,
+            &Need::of(target),
         )?;
         #[derive(Deserialize)]
         struct Repository {
@@ -210,8 +258,8 @@ impl GitHub {
 
     /// One request with the shared retry policy; an error status becomes an
     /// error that names GitHub's message and the likely cause.
-    fn call(&self, method: &str, route: &str, body: Option<Value>, what: &str, target: &Target) -> Result<Reply> {
-        self.call_expecting(method, route, body, what, target, &[])
+    fn call(&self, method: &str, route: &str, body: Option<Value>, what: &str, need: &Need) -> Result<Reply> {
+        self.call_expecting(method, route, body, what, need, &[])
     }
 
     /// [`GitHub::call`], taking the statuses in `also_fine` as success too.
@@ -221,7 +269,7 @@ impl GitHub {
         route: &str,
         body: Option<Value>,
         what: &str,
-        target: &Target,
+        need: &Need,
         also_fine: &[u16],
     ) -> Result<Reply> {
         let mut reply = self
@@ -255,16 +303,15 @@ impl GitHub {
             }
             403 if message.contains("by integration") => format!(
                 "the GitHub App token lacks the permission {} (the workflow's own GITHUB_TOKEN can never be given it: use a fine-grained PAT or a GitHub App token)",
-                permission(&target.scope)
+                need.permission
             ),
             403 if message.contains("personal access token") => {
-                format!("the personal access token lacks the permission {}", permission(&target.scope))
+                format!("the personal access token lacks the permission {}", need.permission)
             }
-            403 => format!("the GitHub token lacks the permission {}", permission(&target.scope)),
+            403 => format!("the GitHub token lacks the permission {}", need.permission),
             404 => format!(
                 "not found: check that {} exists and that the token can see it (a token without access gets 404, not 403; it needs {})",
-                target.scope,
-                permission(&target.scope)
+                need.place, need.permission
             ),
             422 => "GitHub refused the value".to_owned(),
             301 => "GitHub redirected to another host, which is never followed".to_owned(),
@@ -299,6 +346,7 @@ impl GitHub {
                 let response = match method {
                     "GET" => client._get(route).await,
                     "PUT" => client._put(route, body).await,
+                    "POST" => client._post(route, body).await,
                     "DELETE" => client._delete(route, None::<&()>).await,
                     _ => unreachable!("no other method is used"),
                 }

@@ -6,7 +6,6 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::Value;
 
 use crate::retry::{Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 use crate::secret::Secret;
@@ -31,8 +30,11 @@ pub fn agent() -> ureq::Agent {
 pub struct Call<'a> {
     pub method: &'a str,
     pub url: String,
-    pub bearer: &'a Secret,
-    pub body: Option<Value>,
+    pub bearer: Option<&'a Secret>,
+    /// Further headers (a webhook's signature).
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON, sent as these exact bytes (a signature covers them).
+    pub body: Option<String>,
 }
 
 impl Call<'_> {
@@ -41,17 +43,20 @@ impl Call<'_> {
     }
 
     fn attempt(&self, agent: &ureq::Agent, timeout: Duration) -> Result<Reply, Transport> {
-        let request = ureq::http::Request::builder()
+        let mut request = ureq::http::Request::builder()
             .method(self.method)
             .uri(&self.url)
-            .header("Authorization", format!("Bearer {}", self.bearer.expose()))
             .header("Accept", "application/json");
+        if let Some(bearer) = self.bearer {
+            request = request.header("Authorization", format!("Bearer {}", bearer.expose()));
+        }
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
         let result = match &self.body {
             Some(body) => run(
                 agent,
-                request
-                    .header("Content-Type", "application/json")
-                    .body(body.to_string()),
+                request.header("Content-Type", "application/json").body(body.clone()),
                 timeout,
             ),
             // A bodiless POST sends `Content-Length: 0`, not an empty chunked body.

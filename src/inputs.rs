@@ -57,6 +57,12 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "token-file", default: "./turso-rotate-<group>.token", help: "Outside Actions: where the new token goes (mode 0600) if the secret write fails" },
     InputSpec { name: "audit-file", default: "", help: "Append one JSON line per rotation to this file (never a token)" },
     InputSpec { name: "reason", default: "", help: "Why this rotation happens; shown in the summary and audit trail" },
+    InputSpec { name: "dispatch", default: "", help: "Consumers to tell once the secrets are written, one per line: `repository:OWNER/REPO[:EVENT_TYPE]` or `workflow:OWNER/REPO/WORKFLOW_FILE@REF`" },
+    InputSpec { name: "dispatch-token", default: "", help: "Token for `dispatch`, when another token than `github-token` must send it" },
+    InputSpec { name: "notify-url", default: "", help: "Where one message about the run goes: a Slack incoming webhook, a Microsoft Teams Workflows URL, or any HTTPS endpoint" },
+    InputSpec { name: "notify-secret", default: "", help: "Standard Webhooks signing secret (`whsec_…`) for a generic `notify-url`" },
+    InputSpec { name: "notify-format", default: "auto", help: "`auto` (by host), `slack`, `teams` or `json`" },
+    InputSpec { name: "notify-on", default: "always", help: "`always` or `failure`" },
     InputSpec { name: "max-attempts", default: "4", help: "Attempts per request for transient failures (1-10)" },
     InputSpec { name: "timeout", default: "100s", help: "Deadline for the whole run, e.g. `100s`, `2m`" },
     InputSpec { name: "turso-api-url", default: names::DEFAULT_TURSO_API_URL, help: "Turso Platform API base URL" },
@@ -105,6 +111,50 @@ impl Mode {
             Mode::Roll => "roll",
         }
     }
+}
+
+/// A consumer told once the secrets are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatch {
+    /// `repository_dispatch` with this event type.
+    Repository { repo: Repo, event_type: String },
+    /// `workflow_dispatch` of a workflow file at a ref, with no inputs.
+    Workflow { repo: Repo, file: String, git_ref: String },
+}
+
+impl Dispatch {
+    /// The entry as the `dispatch` input writes it.
+    pub fn spec(&self) -> String {
+        match self {
+            Dispatch::Repository { repo, event_type } => format!("repository:{repo}:{event_type}"),
+            Dispatch::Workflow { repo, file, git_ref } => format!("workflow:{repo}/{file}@{git_ref}"),
+        }
+    }
+}
+
+/// The shape of the message to `notify-url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// Slack's incoming-webhook JSON (Mattermost, Discord's `/slack` take it too).
+    Slack,
+    /// A message with one Adaptive Card, for Teams Workflows.
+    Teams,
+    /// `{"type", "timestamp", "data"}`, signed per Standard Webhooks with a secret.
+    Json,
+}
+
+/// Where one message about the run goes.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The URL is a credential: kept as a secret, never printed.
+    pub url: Secret,
+    /// Its host, the only part messages name.
+    pub host: String,
+    pub format: NotifyFormat,
+    /// A Standard Webhooks signing secret, `whsec_` and the base64 key.
+    pub secret: Option<Secret>,
+    /// Only when the run fails.
+    pub only_on_failure: bool,
 }
 
 /// Access the new token grants.
@@ -243,6 +293,11 @@ pub struct Inputs {
     /// `groups` was given: each token is the output `token-<group>`, never `token`.
     pub per_group_outputs: bool,
     pub limits: Limits,
+    /// Consumers to tell once the secrets are written.
+    pub dispatch: Vec<Dispatch>,
+    /// Token for the dispatches, when not `github-token`.
+    pub dispatch_token: Option<Secret>,
+    pub notify: Option<Notify>,
     /// `--show-token`: print the token outside Actions.
     pub show_token: bool,
 }
@@ -452,6 +507,13 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         },
     };
 
+    let dispatch = lines(raw.get("dispatch"))
+        .iter()
+        .map(|entry| dispatch_entry(entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dispatch_token = raw.get("dispatch-token").map(Secret::new);
+    let notify = notify(raw)?;
+
     Ok(Inputs {
         organization,
         plans,
@@ -469,8 +531,149 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         reason: raw.get("reason"),
         per_group_outputs: raw.get("groups").is_some(),
         limits: Limits { max_attempts, timeout },
+        dispatch,
+        dispatch_token,
+        notify,
         show_token: false,
     })
+}
+
+/// One `dispatch` line.
+fn dispatch_entry(entry: &str) -> Result<Dispatch, BadInput> {
+    let expected = "Expected `repository:OWNER/REPO[:EVENT_TYPE]` or `workflow:OWNER/REPO/WORKFLOW_FILE@REF`.";
+    let wrong = || {
+        bad(format!(
+            "Input `dispatch`: '{}' is not a consumer. {expected}",
+            shown(entry)
+        ))
+    };
+    match entry.split_once(':') {
+        Some(("repository", rest)) => {
+            let (repo_text, event_type) = match rest.split_once(':') {
+                Some((r, e)) => (r, e.trim()),
+                None => (rest, "turso-token-rotated"),
+            };
+            let Ok(repo) = repo("dispatch", repo_text.trim()) else {
+                return wrong();
+            };
+            // GitHub takes an event type of 1 to 100 characters.
+            if event_type.is_empty() || event_type.chars().count() > 100 || event_type.chars().any(char::is_control) {
+                return bad(format!(
+                    "Input `dispatch`: the event type in '{}' must be 1 to 100 characters.",
+                    shown(entry)
+                ));
+            }
+            Ok(Dispatch::Repository {
+                repo,
+                event_type: event_type.to_owned(),
+            })
+        }
+        Some(("workflow", rest)) => {
+            let Some((path, git_ref)) = rest.trim().rsplit_once('@') else {
+                return wrong();
+            };
+            let mut parts = path.splitn(3, '/');
+            let (Some(owner), Some(name), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+                return wrong();
+            };
+            let valid_ref =
+                !git_ref.is_empty() && git_ref.len() <= 255 && git_ref.chars().all(|c| c.is_ascii_graphic());
+            match (
+                repo("dispatch", &format!("{owner}/{name}")),
+                slug("dispatch", file),
+                valid_ref,
+            ) {
+                (Ok(repo), Ok(file), true) => Ok(Dispatch::Workflow {
+                    repo,
+                    file,
+                    git_ref: git_ref.to_owned(),
+                }),
+                _ => wrong(),
+            }
+        }
+        _ => wrong(),
+    }
+}
+
+/// `notify-url` and the inputs that shape the message.
+fn notify(raw: &Raw) -> Result<Option<Notify>, BadInput> {
+    let format = raw.get("notify-format");
+    let on = raw.get("notify-on");
+    let secret = raw.get("notify-secret");
+    let only_on_failure = match on.as_deref() {
+        None | Some("always") => false,
+        Some("failure") => true,
+        Some(other) => {
+            return bad(format!(
+                "Input `notify-on`: '{}' is not valid. Expected `always` or `failure`.",
+                shown(other)
+            ))
+        }
+    };
+    let Some(text) = raw.get("notify-url") else {
+        if secret.is_some() {
+            return bad("Input `notify-secret` needs `notify-url`.");
+        }
+        return Ok(None);
+    };
+    // Registered before anything can print it: a webhook URL is a credential.
+    let url = Secret::new(webhook_url(&text)?);
+    let host = host_of(url.expose()).to_owned();
+    let format = match format.as_deref() {
+        None | Some("auto") => match host.as_str() {
+            "hooks.slack.com" => NotifyFormat::Slack,
+            h if [".logic.azure.com", ".powerplatform.com", ".powerautomate.com"]
+                .iter()
+                .any(|suffix| h.ends_with(suffix)) =>
+            {
+                NotifyFormat::Teams
+            }
+            _ => NotifyFormat::Json,
+        },
+        Some("slack") => NotifyFormat::Slack,
+        Some("teams") => NotifyFormat::Teams,
+        Some("json") => NotifyFormat::Json,
+        Some(other) => {
+            return bad(format!(
+                "Input `notify-format`: '{}' is not valid. Expected `auto`, `slack`, `teams` or `json`.",
+                shown(other)
+            ))
+        }
+    };
+    let secret = match secret {
+        None => None,
+        Some(_) if format != NotifyFormat::Json => {
+            return bad(
+                "Input `notify-secret` signs the `json` format only: Slack and Teams URLs carry their own secret.",
+            )
+        }
+        Some(secret) => {
+            let secret = Secret::new(secret);
+            if signing_key(&secret).is_none() {
+                return bad(
+                    "Input `notify-secret` is not a Standard Webhooks secret. Expected `whsec_` followed by base64.",
+                );
+            }
+            Some(secret)
+        }
+    };
+    Ok(Some(Notify {
+        url,
+        host,
+        format,
+        secret,
+        only_on_failure,
+    }))
+}
+
+/// The key of a `whsec_` secret: the bytes its base64 stands for.
+pub fn signing_key(secret: &Secret) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let b64 = secret.expose().strip_prefix("whsec_")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|key| !key.is_empty())
 }
 
 /// What a bare secret name (`secret-name`, `group=NAME`) resolves against.
@@ -751,18 +954,35 @@ fn environment_name(input: &str, value: &str) -> Result<String, BadInput> {
 /// Credentials, a query or a fragment are refused: they are where tokens
 /// hide (`?authToken=…`), and an error never echoes them.
 pub fn url(input: &str, value: &str) -> Result<String, BadInput> {
-    let value = value.trim_end_matches('/');
+    checked_url(input, value, false)
+}
+
+/// `notify-url`: as [`url`], but a query is kept (a Teams Workflows URL
+/// carries its signature there). The whole URL is a credential.
+fn webhook_url(value: &str) -> Result<String, BadInput> {
+    checked_url("notify-url", value, true)
+}
+
+/// `host` of `scheme://host[:port]/…`, without the port.
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
+    match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    }
+}
+
+fn checked_url(input: &str, value: &str, keep_query: bool) -> Result<String, BadInput> {
+    let value = if keep_query { value } else { value.trim_end_matches('/') };
     let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
     let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host_port.contains('@') || rest.contains(['?', '#']) {
+    if host_port.contains('@') || rest.contains('#') || (!keep_query && rest.contains('?')) {
         return bad(format!(
             "Input `{input}`: the URL carries credentials, a query or a fragment (not shown here). Expected https://HOST[/PATH] alone; a token goes in its own input."
         ));
     }
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-    };
+    let host = host_of(value);
     let valid_host = !host.is_empty()
         && host
             .chars()

@@ -3,6 +3,7 @@
 //! inputs -> Turso client -> GitHub secret writer (with the sealed box) ->
 //! workflow commands -> the rotation that ties them together.
 
+pub mod consumers;
 pub mod files;
 pub mod github;
 pub mod http;

@@ -23,8 +23,9 @@ pub fn verify(database_url: &str, token: &Secret, policy: &Policy) -> Result<()>
     let call = Call {
         method: "POST",
         url: format!("{database_url}/v2/pipeline"),
-        bearer: token,
-        body: Some(json!({ "requests": [{ "type": "execute", "stmt": { "sql": "SELECT 1" } }] })),
+        bearer: Some(token),
+        headers: Vec::new(),
+        body: Some(json!({ "requests": [{ "type": "execute", "stmt": { "sql": "SELECT 1" } }] }).to_string()),
     };
     let what = format!("verifying the new token with SELECT 1 on {database_url}");
     let started = Instant::now();

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::files;
-use crate::inputs::{GroupPlan, Inputs, Mode, Target};
+use crate::inputs::{GroupPlan, Inputs, Mode, NotifyFormat, Target};
 use crate::secret::Secret;
 use crate::turso::Expiry;
 use crate::workflow::{self, Workflow};
@@ -106,6 +106,24 @@ impl GroupOutcome {
     }
 }
 
+/// A dispatch or notification sent after the writes, and its error.
+#[derive(Debug)]
+pub struct Delivery {
+    /// `dispatch:<entry>` or `notify:<host>`.
+    pub target: String,
+    pub error: Option<String>,
+}
+
+/// Whether the run fails: a group that is not ok, or a delivery that failed.
+pub fn failed(outcomes: &[GroupOutcome], deliveries: &[Delivery]) -> bool {
+    !outcomes.iter().all(GroupOutcome::ok) || deliveries.iter().any(|d| d.error.is_some())
+}
+
+/// Groups with at least one secret written: the ones consumers are told of.
+pub fn written(outcomes: &[GroupOutcome]) -> impl Iterator<Item = &GroupOutcome> {
+    outcomes.iter().filter(|o| o.writes.iter().any(|(_, e)| e.is_none()))
+}
+
 /// Where a token that did not reach every secret went.
 enum Handed {
     /// The masked step output of that name.
@@ -118,7 +136,7 @@ enum Handed {
 /// Writes outputs, summary, state messages and the audit line for a run
 /// that rotated (or tried to); returns the exit code. Only the rotation
 /// decides it: a summary or audit file that cannot be written is a warning.
-pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
+pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliveries: &[Delivery]) -> u8 {
     let tokens: Vec<(String, &Secret)> = outcomes
         .iter()
         .filter_map(|o| Some((token_output(inputs, o.group()), o.token.as_ref()?)))
@@ -134,7 +152,7 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
         expires_at,
         rotated_at,
         updated,
-        results(outcomes),
+        results(outcomes, deliveries),
         outcomes.iter().any(|o| o.token.is_some()),
         outcomes.iter().any(|o| o.rotated_at.is_some()),
     );
@@ -170,13 +188,28 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
         })
         .collect();
 
-    if let Err(e) = wf.summary(&summary(inputs, outcomes)) {
+    if let Err(e) = wf.summary(&summary(inputs, outcomes, deliveries)) {
         wf.annotate("warning", &format!("{e:#}"));
     }
     for (outcome, handed) in outcomes.iter().zip(&handed) {
         if !outcome.ok() {
             wf.annotate("error", &failure_message(outcome, handed.as_ref()));
         }
+    }
+    let undelivered: Vec<String> = deliveries
+        .iter()
+        .filter_map(|d| Some(format!("{} ({})", d.target, d.error.as_deref()?)))
+        .collect();
+    if !undelivered.is_empty() {
+        let groups: Vec<&str> = written(outcomes).map(GroupOutcome::group).collect();
+        wf.annotate(
+            "error",
+            &format!(
+                "The secrets of {} were written, but not delivered: {}. Nothing was undone: consumers that were not told pick up the new token on their next deploy.",
+                groups.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", "),
+                undelivered.join("; ")
+            ),
+        );
     }
     if let Some(path) = &inputs.audit_file {
         if let Err(e) = files::append_no_follow(path, &audit_lines(inputs, wf, outcomes)) {
@@ -186,10 +219,10 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> u8 {
             );
         }
     }
-    if outcomes.iter().all(GroupOutcome::ok) {
-        0
-    } else {
+    if failed(outcomes, deliveries) {
         crate::EXIT_FAILED
+    } else {
+        0
     }
 }
 
@@ -340,24 +373,226 @@ fn token_output(inputs: &Inputs, group: &str) -> String {
     }
 }
 
-/// The `results` output: one object per group and target, never a token.
-fn results(outcomes: &[GroupOutcome]) -> Vec<Value> {
-    outcomes
-        .iter()
-        .flat_map(|o| {
-            o.plan.targets.iter().map(move |t| {
-                let error = o.target_error(t);
-                // A secret that holds a token which failed verification is written, with an error.
-                let error = error.or_else(|| o.unverified.clone());
-                let written = o.writes.iter().any(|(w, e)| w == t && e.is_none());
-                result_json(o.group(), t, written, error)
-            })
+/// The `results` output: one object per group and target, then one per
+/// delivery; never a token.
+fn results(outcomes: &[GroupOutcome], deliveries: &[Delivery]) -> Vec<Value> {
+    let targets = outcomes.iter().flat_map(|o| {
+        o.plan.targets.iter().map(move |t| {
+            let error = o.target_error(t);
+            // A secret that holds a token which failed verification is written, with an error.
+            let error = error.or_else(|| o.unverified.clone());
+            let written = o.writes.iter().any(|(w, e)| w == t && e.is_none());
+            result_json(o.group(), t, written, error)
         })
-        .collect()
+    });
+    let deliveries = deliveries
+        .iter()
+        .map(|d| json!({ "group": null, "target": d.target, "written": d.error.is_none(), "error": d.error }));
+    targets.chain(deliveries).collect()
 }
 
 fn result_json(group: &str, target: &Target, written: bool, error: Option<String>) -> Value {
     json!({ "group": group, "target": target.spec(), "written": written, "error": error })
+}
+
+/// `client_payload` of a repository dispatch: at most 10 top-level keys
+/// (GitHub refuses more), what a deploy workflow needs, never a token.
+pub fn dispatch_payload(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Value {
+    let written: Vec<&GroupOutcome> = written(outcomes).collect();
+    json!({
+        "organization": inputs.organization,
+        "groups": written.iter().map(|o| o.group()).collect::<Vec<_>>(),
+        "mode": inputs.mode.as_str(),
+        "invalidated": written.iter().any(|o| o.rotated_at.is_some()),
+        "rotated-at": rfc3339(written.iter().filter_map(|o| o.rotated_at.or(o.created_at)).min()).unwrap_or_default(),
+        "expires-at": rfc3339(written.iter().filter_map(|o| o.expiry.at()).min()).unwrap_or_default(),
+        "secrets": written
+            .iter()
+            .flat_map(|o| o.writes.iter().filter(|(_, e)| e.is_none()).map(|(t, _)| t.spec()))
+            .collect::<Vec<_>>(),
+        "run-url": wf.run_url,
+    })
+}
+
+/// The message to `notify-url`, in its format; never a token.
+pub fn notification(
+    inputs: &Inputs,
+    wf: &Workflow,
+    outcomes: &[GroupOutcome],
+    deliveries: &[Delivery],
+    format: NotifyFormat,
+) -> Value {
+    let run_failed = failed(outcomes, deliveries);
+    let groups: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "group": o.group(),
+                "result": group_result(o),
+                "rotated_at": rfc3339(o.rotated_at.or(o.created_at)),
+                "expires_at": rfc3339(o.expiry.at()),
+                "window_seconds": o.window.filter(|_| o.rotated_at.is_some()).map(|w| (w.as_secs_f64() * 10.0).round() / 10.0),
+                "error": o.error.as_ref().or(o.unverified.as_ref()),
+                "targets": o.plan.targets.iter().map(|t| json!({
+                    "target": t.spec(),
+                    "written": o.writes.iter().any(|(w, e)| w == t && e.is_none()),
+                    "error": o.target_error(t),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let headline = headline(inputs, outcomes, run_failed);
+    let lines: Vec<String> = outcomes
+        .iter()
+        .map(|o| group_line(inputs, o))
+        .chain(
+            deliveries
+                .iter()
+                .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?))),
+        )
+        .collect();
+    match format {
+        NotifyFormat::Json => json!({
+            "type": if run_failed { "turso.token.rotation_failed" } else { "turso.token.rotated" },
+            "timestamp": rfc3339(Some(SystemTime::now())),
+            "data": {
+                "organization": inputs.organization,
+                "mode": inputs.mode.as_str(),
+                "invalidated": outcomes.iter().any(|o| o.rotated_at.is_some()),
+                "reason": inputs.reason,
+                "actor": wf.actor,
+                "run_url": wf.run_url,
+                "groups": groups,
+                "deliveries": deliveries.iter().map(|d| json!({"target": d.target, "error": d.error})).collect::<Vec<_>>(),
+            },
+        }),
+        NotifyFormat::Slack => {
+            let mut blocks =
+                vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", slack(&headline))}})];
+            blocks.extend(
+                lines
+                    .iter()
+                    .map(|l| json!({"type": "section", "text": {"type": "mrkdwn", "text": slack(l)}})),
+            );
+            let mut context = Vec::new();
+            if let Some(reason) = &inputs.reason {
+                context.push(format!("Reason: {}", slack(reason)));
+            }
+            if let Some(url) = &wf.run_url {
+                context.push(format!("<{}|Workflow run>", slack(url)));
+            }
+            if !context.is_empty() {
+                blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context.join(" · ")}]}));
+            }
+            json!({ "text": slack(&headline), "blocks": blocks })
+        }
+        NotifyFormat::Teams => {
+            let mut body = vec![
+                json!({"type": "TextBlock", "text": headline, "weight": "Bolder", "size": "Medium", "wrap": true}),
+            ];
+            body.extend(
+                lines
+                    .iter()
+                    .map(|l| json!({"type": "TextBlock", "text": l, "wrap": true})),
+            );
+            let mut facts = vec![json!({"title": "Mode", "value": inputs.mode.as_str()})];
+            if let Some(reason) = &inputs.reason {
+                facts.push(json!({"title": "Reason", "value": reason}));
+            }
+            if let Some(actor) = &wf.actor {
+                facts.push(json!({"title": "Actor", "value": actor}));
+            }
+            body.push(json!({"type": "FactSet", "facts": facts}));
+            let actions: Vec<Value> = wf
+                .run_url
+                .iter()
+                .map(|url| json!({"type": "Action.OpenUrl", "title": "Workflow run", "url": url}))
+                .collect();
+            json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": body,
+                        "actions": actions,
+                    },
+                }],
+            })
+        }
+    }
+}
+
+/// `rotated`, `failed` or `not due`.
+fn group_result(o: &GroupOutcome) -> &'static str {
+    match (o.not_due, o.ok()) {
+        (true, _) => "not due",
+        (false, true) => "rotated",
+        (false, false) => "failed",
+    }
+}
+
+/// One line for a message: the run at a glance.
+fn headline(inputs: &Inputs, outcomes: &[GroupOutcome], run_failed: bool) -> String {
+    let rotated = outcomes.iter().filter(|o| o.token.is_some()).count();
+    let old = match inputs.mode {
+        Mode::Invalidate => "old tokens invalidated",
+        Mode::Roll => "old tokens valid until they expire",
+    };
+    match (run_failed, rotated) {
+        (true, _) => format!("Turso token rotation in {} failed", inputs.organization),
+        (false, 0) => format!("Turso tokens in {}: nothing was due", inputs.organization),
+        (false, n) => format!("Turso tokens rotated in {}: {n} group(s), {old}", inputs.organization),
+    }
+}
+
+/// One group in a message.
+fn group_line(inputs: &Inputs, o: &GroupOutcome) -> String {
+    let group = o.group();
+    if o.not_due {
+        return format!("{group}: not due ({})", ages(inputs, &o.last_written));
+    }
+    let written: Vec<String> = o
+        .writes
+        .iter()
+        .filter(|(_, e)| e.is_none())
+        .map(|(t, _)| t.spec())
+        .collect();
+    let window = match (o.window, o.rotated_at) {
+        (Some(w), Some(_)) => format!(", without a valid secret for {:.1}s", w.as_secs_f64()),
+        _ => String::new(),
+    };
+    let expires = match o.expiry {
+        Expiry::At(at) => format!(", expires {}", rfc3339(Some(at)).unwrap_or_default()),
+        Expiry::Never if o.token.is_some() => ", never expires".to_owned(),
+        _ => String::new(),
+    };
+    match (o.ok(), o.error.as_ref().or(o.unverified.as_ref())) {
+        (true, _) => format!("{group}: written to {}{expires}{window}", written.join(", ")),
+        (false, error) => format!(
+            "{group}: failed: {}{}",
+            error.cloned().unwrap_or_else(|| {
+                o.writes
+                    .iter()
+                    .filter_map(|(_, e)| e.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+            if written.is_empty() {
+                String::new()
+            } else {
+                format!(" (written to {})", written.join(", "))
+            }
+        ),
+    }
+}
+
+/// Text for Slack's mrkdwn: `&`, `<`, `>` escaped as Slack requires.
+fn slack(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// After a failure: what was done, what was not, and what to do.
@@ -417,7 +652,7 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
 }
 
 /// The job summary: a row per group and target, never a token.
-fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
+fn summary(inputs: &Inputs, outcomes: &[GroupOutcome], deliveries: &[Delivery]) -> String {
     let mut text = String::from("### Turso token rotation\n\n");
     if let Some(reason) = &inputs.reason {
         text.push_str(&format!("Reason: {}\n\n", cell(reason)));
@@ -474,6 +709,17 @@ fn summary(inputs: &Inputs, outcomes: &[GroupOutcome]) -> String {
         }
     }
     text.push('\n');
+    if !deliveries.is_empty() {
+        text.push_str("| Consumer | Result |\n|---|---|\n");
+        for d in deliveries {
+            let result = d
+                .error
+                .as_ref()
+                .map_or("delivered".to_owned(), |e| format!("failed: {e}"));
+            text.push_str(&format!("| {} | {} |\n", cell(&d.target), cell(&result)));
+        }
+        text.push('\n');
+    }
     text
 }
 
@@ -498,11 +744,7 @@ fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Str
             "rotated_at": rfc3339(o.rotated_at.or(o.created_at)),
             "expires_at": rfc3339(o.expiry.at()),
             "targets": o.writes.iter().map(|(t, e)| json!({"target": t.spec(), "written": e.is_none()})).collect::<Vec<_>>(),
-            "result": match (o.not_due, o.ok()) {
-                (true, _) => "not due",
-                (false, true) => "rotated",
-                (false, false) => "failed",
-            },
+            "result": group_result(o),
             "error": o.error.as_ref().or(o.unverified.as_ref()),
         });
         lines.push_str(&crate::secret::redact(&line.to_string()));
@@ -587,7 +829,7 @@ mod tests {
         let crate::inputs::Command::Run(inputs) = crate::inputs::parse(&[], &lookup).unwrap() else {
             panic!("a run")
         };
-        summary(&inputs, outcomes)
+        summary(&inputs, outcomes, &[])
     }
 
     #[test]

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
+use crate::consumers;
 use crate::github::{GitHub, Prepared};
-use crate::inputs::{Expiration, GroupPlan, Inputs, Mode, Scope, Target};
+use crate::inputs::{Expiration, GitHubAccess, GroupPlan, Inputs, Limits, Mode, Scope, Target};
 use crate::libsql;
-use crate::report::{self, rfc3339, GroupOutcome};
+use crate::report::{self, rfc3339, Delivery, GroupOutcome};
 use crate::retry::{Policy, Refused};
 use crate::turso::{Expiry, TokenRequest, Turso};
 use crate::workflow::{self, Workflow};
@@ -51,6 +52,35 @@ impl Preflight<'_> {
 /// Runs the whole job; returns the exit code. An `Err` is a failure common
 /// to every group, before any token was invalidated.
 pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
+    // A webhook URL is a credential: the runner hides it from every later line.
+    if let Some(notify) = &inputs.notify {
+        wf.mask(&notify.url);
+    }
+    let result = rotate(inputs, wf);
+    // A run that stops in preflight fails too: the channel hears of it.
+    if let (Err(e), Some(notify), false) = (&result, &inputs.notify, inputs.dry_run) {
+        let outcomes: Vec<GroupOutcome> = inputs
+            .plans
+            .iter()
+            .map(|plan| GroupOutcome::untouched(plan, format!("{e:#}")))
+            .collect();
+        let message = report::notification(inputs, wf, &outcomes, &[], notify.format);
+        // The run's deadline may be what stopped it: a short one of its own.
+        let policy = Policy::new(Limits {
+            timeout: NOTIFY_AFTER_FAILURE,
+            ..inputs.limits
+        });
+        if let Some(error) = consumers::notify(notify, &message, &policy).error {
+            wf.annotate("warning", &error);
+        }
+    }
+    result
+}
+
+/// Time a notification of a run that stopped in preflight may take.
+const NOTIFY_AFTER_FAILURE: Duration = Duration::from_secs(20);
+
+fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     let policy = Policy::new(inputs.limits);
     if let (Mode::Roll, Expiration::After(text, lifetime), Some(after)) =
         (inputs.mode, &inputs.expiration, inputs.rotate_after)
@@ -68,6 +98,16 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     let github = match &inputs.github {
         Some(access) => Some(GitHub::connect(access, policy).context(PREFLIGHT)?),
         None => None,
+    };
+    let dispatcher = match (&inputs.dispatch_token, &inputs.github) {
+        (Some(token), Some(access)) if !inputs.dispatch.is_empty() => {
+            let access = GitHubAccess {
+                token: token.clone(),
+                api_url: access.api_url.clone(),
+            };
+            Some(GitHub::connect(&access, policy).context(PREFLIGHT)?)
+        }
+        _ => None,
     };
     let mut groups: Vec<Preflight> = inputs
         .plans
@@ -187,7 +227,30 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         }
         None => rotate_group(inputs, wf, &policy, &turso, &github, group.plan, &group.targets),
     });
-    Ok(report::finish(inputs, wf, &outcomes))
+    let deliveries = tell_consumers(inputs, wf, &policy, dispatcher.as_ref().unwrap_or(&github), &outcomes);
+    Ok(report::finish(inputs, wf, &outcomes, &deliveries))
+}
+
+/// Dispatches, once some secrets were written, then the notification.
+fn tell_consumers(
+    inputs: &Inputs,
+    wf: &Workflow,
+    policy: &Policy,
+    dispatcher: &GitHub,
+    outcomes: &[GroupOutcome],
+) -> Vec<Delivery> {
+    let mut deliveries = Vec::new();
+    if !inputs.dispatch.is_empty() && report::written(outcomes).next().is_some() {
+        let payload = report::dispatch_payload(inputs, wf, outcomes);
+        deliveries.extend(consumers::dispatch(dispatcher, &inputs.dispatch, &payload));
+    }
+    if let Some(notify) = &inputs.notify {
+        if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
+            let message = report::notification(inputs, wf, outcomes, &deliveries, notify.format);
+            deliveries.push(consumers::notify(notify, &message, policy));
+        }
+    }
+    deliveries
 }
 
 /// A preflight failure as one group's reason not to rotate, when it

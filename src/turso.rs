@@ -117,8 +117,9 @@ impl Turso {
         let call = Call {
             method,
             url,
-            bearer: &self.token,
-            body,
+            bearer: Some(&self.token),
+            headers: Vec::new(),
+            body: body.map(|b| b.to_string()),
         };
         let reply = call
             .send(&self.agent, policy, what)

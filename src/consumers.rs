@@ -1,0 +1,107 @@
+//! Telling the consumers once the secrets are written: a dispatch per
+//! `dispatch` entry, then one message to `notify-url`. A running deployment
+//! keeps the token it started with, so the outage after an invalidation
+//! ends when the consumers redeploy. A delivery that fails undoes nothing.
+
+use std::time::SystemTime;
+
+use anyhow::{anyhow, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::github::GitHub;
+use crate::http::{self, Call};
+use crate::inputs::{self, Dispatch, Notify};
+use crate::report::Delivery;
+use crate::retry::{detail, Policy};
+use crate::secret::random_hex;
+use crate::workflow;
+
+/// Sends every dispatch with `payload`; one delivery each.
+pub fn dispatch(github: &GitHub, dispatches: &[Dispatch], payload: &Value) -> Vec<Delivery> {
+    dispatches
+        .iter()
+        .map(|d| {
+            let result = github.dispatch(d, payload);
+            if result.is_ok() {
+                workflow::log(&format!("dispatched {}", d.spec()));
+            }
+            Delivery::new(format!("dispatch:{}", d.spec()), result)
+        })
+        .collect()
+}
+
+/// POSTs `message` to the webhook, signed per Standard Webhooks when a
+/// secret is given. Only the URL's host is ever named.
+pub fn notify(notify: &Notify, message: &Value, policy: &Policy) -> Delivery {
+    let body = message.to_string();
+    let what = format!("notifying {}", notify.host);
+    let mut headers = Vec::new();
+    if let Some(key) = notify.secret.as_ref().and_then(inputs::signing_key) {
+        let id = format!("msg_{}", random_hex(16));
+        let timestamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            .to_string();
+        let signature = sign(&key, &id, &timestamp, &body);
+        headers.push(("webhook-id", id));
+        headers.push(("webhook-timestamp", timestamp));
+        headers.push(("webhook-signature", format!("v1,{signature}")));
+    }
+    let call = Call {
+        method: "POST",
+        url: notify.url.expose().to_owned(),
+        bearer: None,
+        headers,
+        body: Some(body),
+    };
+    let result = call.send(&http::agent(), policy, &what).and_then(|reply| {
+        if reply.ok() {
+            Ok(())
+        } else {
+            Err(anyhow!("{what}: HTTP {}{}", reply.status, detail(&reply.body)))
+        }
+    });
+    if result.is_ok() {
+        workflow::log(&format!("notified {}", notify.host));
+    }
+    Delivery::new(format!("notify:{}", notify.host), result)
+}
+
+/// Standard Webhooks: base64 of HMAC-SHA256 over `{id}.{timestamp}.{body}`.
+fn sign(key: &[u8], id: &str, timestamp: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    B64.encode(mac.finalize().into_bytes())
+}
+
+impl Delivery {
+    fn new(target: String, result: Result<()>) -> Delivery {
+        Delivery {
+            target,
+            error: result.err().map(|e| format!("{e:#}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The example of the Standard Webhooks specification
+    /// (github.com/standard-webhooks/standard-webhooks, spec/standard-webhooks.md).
+    #[test]
+    fn signature_matches_the_specification_example() {
+        use base64::Engine;
+        let key = super::B64.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let signature = super::sign(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "1614265330",
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(signature, "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+}
