@@ -113,6 +113,9 @@ impl Mode {
     }
 }
 
+/// The `repository_dispatch` event type unless an entry names one.
+pub const DEFAULT_EVENT_TYPE: &str = "turso-token-rotated";
+
 /// A consumer told once the secrets are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dispatch {
@@ -126,6 +129,9 @@ impl Dispatch {
     /// The entry as the `dispatch` input writes it.
     pub fn spec(&self) -> String {
         match self {
+            Dispatch::Repository { repo, event_type } if event_type == DEFAULT_EVENT_TYPE => {
+                format!("repository:{repo}")
+            }
             Dispatch::Repository { repo, event_type } => format!("repository:{repo}:{event_type}"),
             Dispatch::Workflow { repo, file, git_ref } => format!("workflow:{repo}/{file}@{git_ref}"),
         }
@@ -148,6 +154,8 @@ pub enum NotifyFormat {
 pub struct Notify {
     /// The URL is a credential: kept as a secret, never printed.
     pub url: Secret,
+    /// Its path and query, the secret part, which a server may echo alone.
+    pub path: Secret,
     /// Its host, the only part messages name.
     pub host: String,
     pub format: NotifyFormat,
@@ -551,7 +559,7 @@ fn dispatch_entry(entry: &str) -> Result<Dispatch, BadInput> {
         Some(("repository", rest)) => {
             let (repo_text, event_type) = match rest.split_once(':') {
                 Some((r, e)) => (r, e.trim()),
-                None => (rest, "turso-token-rotated"),
+                None => (rest, DEFAULT_EVENT_TYPE),
             };
             let Ok(repo) = repo("dispatch", repo_text.trim()) else {
                 return wrong();
@@ -619,6 +627,8 @@ fn notify(raw: &Raw) -> Result<Option<Notify>, BadInput> {
     // Registered before anything can print it: a webhook URL is a credential.
     let url = Secret::new(webhook_url(&text)?);
     let host = host_of(url.expose()).to_owned();
+    let after_scheme = url.expose().split_once("://").map_or("", |(_, rest)| rest);
+    let path = Secret::new(after_scheme.find(['/', '?']).map_or("", |i| &after_scheme[i..]));
     let format = match format.as_deref() {
         None | Some("auto") => match host.as_str() {
             "hooks.slack.com" => NotifyFormat::Slack,
@@ -659,6 +669,7 @@ fn notify(raw: &Raw) -> Result<Option<Notify>, BadInput> {
     };
     Ok(Some(Notify {
         url,
+        path,
         host,
         format,
         secret,

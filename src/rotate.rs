@@ -53,8 +53,9 @@ impl Preflight<'_> {
 /// to every group, before any token was invalidated.
 pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     // A webhook URL is a credential: the runner hides it from every later line.
-    if let Some(notify) = &inputs.notify {
-        wf.mask(&notify.url);
+    // (Its path and query are the secret part: masking them hides the URL too.)
+    if let Some(notify) = inputs.notify.as_ref().filter(|n| n.path.expose().len() > 1) {
+        wf.mask(&notify.path);
     }
     let result = rotate(inputs, wf);
     // A run that stops in preflight fails too: the channel hears of it.

@@ -6,6 +6,10 @@
 //! Dependabot, organization) has its own key pair and key id, as on GitHub,
 //! so a value sealed for the wrong scope is refused with GitHub's 422. A
 //! secret value is text: a plaintext that is not UTF-8 is refused too.
+//!
+//! It also takes the two dispatch calls that tell consumers of a secret to
+//! redeploy (repository and workflow dispatch), with GitHub's documented
+//! limits, and records each one it accepts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Deref;
@@ -67,6 +71,46 @@ impl Scope {
     }
 }
 
+/// The most top-level properties GitHub accepts in a repository
+/// dispatch's `client_payload`.
+pub const MAX_CLIENT_PAYLOAD_KEYS: usize = 10;
+/// The most characters GitHub accepts in a repository dispatch's `event_type`.
+pub const MAX_EVENT_TYPE_CHARS: usize = 100;
+/// The most `inputs` GitHub accepts in a workflow dispatch.
+pub const MAX_WORKFLOW_INPUTS: usize = 25;
+
+/// A dispatch the fake accepted (answered 204).
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    /// `owner/name` as the path spelled it.
+    pub repo: String,
+    /// `None` for a repository dispatch (`POST /repos/{o}/{r}/dispatches`);
+    /// the workflow file (or id) for a workflow dispatch
+    /// (`POST /repos/{o}/{r}/actions/workflows/{file}/dispatches`).
+    pub workflow: Option<String>,
+    /// The request body as sent.
+    pub body: Value,
+    /// The token of the `Authorization` header.
+    pub token: String,
+}
+
+impl Dispatch {
+    /// A repository dispatch's `event_type`.
+    pub fn event_type(&self) -> Option<&str> {
+        self.body.get("event_type").and_then(Value::as_str)
+    }
+
+    /// A repository dispatch's `client_payload`, if one was sent.
+    pub fn client_payload(&self) -> Option<&Value> {
+        self.body.get("client_payload")
+    }
+
+    /// A workflow dispatch's `ref`.
+    pub fn git_ref(&self) -> Option<&str> {
+        self.body.get("ref").and_then(Value::as_str)
+    }
+}
+
 struct KeyPair {
     id: String,
     secret: SecretKey,
@@ -107,6 +151,14 @@ struct State {
     moved: BTreeMap<String, String>,
     /// The plaintext of the last `TURSO_ROTATE_PROBE` opened, accepted or not.
     last_probe: Option<Vec<u8>>,
+    /// Tokens accepted on the two dispatch routes only (see
+    /// [`FakeGitHub::allow_dispatch_token`]).
+    dispatch_tokens: BTreeSet<String>,
+    /// (lower-cased `owner/name`, workflow file) -> the inputs its
+    /// `workflow_dispatch` trigger declares
+    workflows: BTreeMap<(String, String), Vec<String>>,
+    /// Every dispatch accepted, in arrival order.
+    dispatches: Vec<Dispatch>,
 }
 
 impl State {
@@ -162,6 +214,9 @@ impl FakeGitHub {
             deny_writes: None,
             moved: BTreeMap::new(),
             last_probe: None,
+            dispatch_tokens: BTreeSet::new(),
+            workflows: BTreeMap::new(),
+            dispatches: Vec::new(),
         }));
         let server = {
             let state = Arc::clone(&state);
@@ -280,6 +335,40 @@ impl FakeGitHub {
         self
     }
 
+    /// Also accept `token` on the two dispatch routes, and only there: on
+    /// any other route it is a valid token without the permission (403
+    /// "Resource not accessible by personal access token"). The secrets
+    /// token stays accepted everywhere. Lets a test prove which token a
+    /// dispatch used (see [`Dispatch::token`]).
+    pub fn allow_dispatch_token(&self, token: &str) -> &FakeGitHub {
+        lock(&self.state).dispatch_tokens.insert(token.into());
+        self
+    }
+
+    /// A workflow file of a repository added before, whose
+    /// `workflow_dispatch` trigger declares `inputs`: only then does
+    /// `POST /repos/{repo}/actions/workflows/{file}/dispatches` answer 204
+    /// (404 for an unknown file, 422 for inputs it does not declare).
+    pub fn add_workflow(&self, repo: &str, file: &str, inputs: &[&str]) -> &FakeGitHub {
+        let mut state = lock(&self.state);
+        assert!(
+            state.repos.contains_key(&repo.to_lowercase()),
+            "add_repo({repo:?}) first"
+        );
+        state.workflows.insert(
+            (repo.to_lowercase(), file.into()),
+            inputs.iter().map(|i| i.to_string()).collect(),
+        );
+        drop(state);
+        self
+    }
+
+    /// Every dispatch accepted so far (repository and workflow), in order.
+    /// Refused ones are only in [`Server::requests`].
+    pub fn dispatches(&self) -> Vec<Dispatch> {
+        lock(&self.state).dispatches.clone()
+    }
+
     /// The scope's current `(key_id, public key)`, for sealing in tests.
     pub fn public_key(&self, scope: &Scope) -> (String, PublicKey) {
         let mut state = lock(&self.state);
@@ -393,19 +482,37 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
              Please make sure your request has a User-Agent header.",
         );
     }
-    let authorized = req.header("authorization").is_some_and(|h| {
+    let token = req.header("authorization").and_then(|h| {
         let (scheme, token) = h.split_once(' ').unwrap_or((h, ""));
-        (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")) && token == state.token
+        (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then_some(token)
     });
-    if !authorized {
-        return message(401, "Bad credentials");
-    }
-    let Some(path) = req.path.strip_prefix(state.base_path.as_str()) else {
-        return message(404, "Not Found");
-    };
-    let segments = path_segments(path);
+    let path = req.path.strip_prefix(state.base_path.as_str());
+    let segments = path.map(path_segments).unwrap_or_default();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let dispatch_route = req.method == "POST"
+        && matches!(
+            segments[..],
+            ["repos", _, _, "dispatches"] | ["repos", _, _, "actions", "workflows", _, "dispatches"]
+        );
+    let token = match token {
+        Some(t) if t == state.token => t.to_string(),
+        Some(t) if state.dispatch_tokens.contains(t) && dispatch_route => t.to_string(),
+        // A real token, without the permission for anything but dispatches.
+        Some(t) if state.dispatch_tokens.contains(t) => {
+            return message(403, "Resource not accessible by personal access token")
+        }
+        _ => return message(401, "Bad credentials"),
+    };
+    if path.is_none() {
+        return message(404, "Not Found");
+    }
     let (scope, rest) = match segments[..] {
+        ["repos", owner, repo, "dispatches"] if req.method == "POST" => {
+            return repository_dispatch(state, &format!("{owner}/{repo}"), token, req);
+        }
+        ["repos", owner, repo, "actions", "workflows", workflow, "dispatches"] if req.method == "POST" => {
+            return workflow_dispatch(state, &format!("{owner}/{repo}"), workflow, token, req);
+        }
         ["repos", owner, repo] if req.method == "GET" => {
             let full_name = format!("{owner}/{repo}").to_lowercase();
             if let Some(location) = state.moved.get(&full_name) {
@@ -529,6 +636,87 @@ fn put_secret(state: &mut State, scope: &Scope, name: &str, req: &Recorded) -> R
         Some(_) => Reply::empty(204),
         None => Reply::json(201, &json!({})),
     }
+}
+
+/// `POST /repos/{owner}/{repo}/dispatches`, as documented: `event_type`
+/// required, 1 to 100 characters; `client_payload` optional, an object of
+/// at most 10 top-level properties; 204 with no body.
+fn repository_dispatch(state: &mut State, repo: &str, token: String, req: &Recorded) -> Reply {
+    if !state.repos.contains_key(&repo.to_lowercase()) {
+        return message(404, "Not Found");
+    }
+    let Some(body) = req.json().filter(Value::is_object) else {
+        return message(400, "Problems parsing JSON");
+    };
+    match &body["event_type"] {
+        Value::Null => return message(422, "Invalid request.\n\n\"event_type\" wasn't supplied."),
+        Value::String(e) if !e.is_empty() && e.chars().count() <= MAX_EVENT_TYPE_CHARS => {}
+        _ => {
+            return message(
+                422,
+                "Invalid request.\n\nevent_type must be a string of 1 to 100 characters.",
+            )
+        }
+    }
+    match body.get("client_payload") {
+        None => {}
+        Some(Value::Object(payload)) if payload.len() <= MAX_CLIENT_PAYLOAD_KEYS => {}
+        Some(Value::Object(_)) => {
+            return message(
+                422,
+                "Invalid request.\n\nclient_payload: too many properties (maximum 10).",
+            )
+        }
+        Some(_) => return message(422, "Invalid request.\n\nclient_payload is not an object."),
+    }
+    state.dispatches.push(Dispatch {
+        repo: repo.into(),
+        workflow: None,
+        body,
+        token,
+    });
+    Reply::empty(204)
+}
+
+/// `POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches`,
+/// as documented: the workflow must exist (and have a `workflow_dispatch`
+/// trigger); `ref` required; `inputs` optional, an object whose keys the
+/// workflow declares, at most 25; 204 with no body.
+fn workflow_dispatch(state: &mut State, repo: &str, workflow: &str, token: String, req: &Recorded) -> Reply {
+    if !state.repos.contains_key(&repo.to_lowercase()) {
+        return message(404, "Not Found");
+    }
+    let Some(declared) = state.workflows.get(&(repo.to_lowercase(), workflow.to_string())) else {
+        return message(404, "Not Found");
+    };
+    let Some(body) = req.json().filter(Value::is_object) else {
+        return message(400, "Problems parsing JSON");
+    };
+    match &body["ref"] {
+        Value::String(r) if !r.is_empty() => {}
+        Value::Null => return message(422, "Invalid request.\n\n\"ref\" wasn't supplied."),
+        _ => return message(422, "Invalid request.\n\nref must be a non-empty string."),
+    }
+    match body.get("inputs") {
+        None => {}
+        Some(Value::Object(inputs)) => {
+            if inputs.len() > MAX_WORKFLOW_INPUTS {
+                return message(422, "Invalid request.\n\ninputs: too many properties (maximum 25).");
+            }
+            let unexpected: Vec<&String> = inputs.keys().filter(|k| !declared.contains(k)).collect();
+            if !unexpected.is_empty() {
+                return message(422, &format!("Unexpected inputs provided: {unexpected:?}"));
+            }
+        }
+        Some(_) => return message(422, "Invalid request.\n\ninputs is not an object."),
+    }
+    state.dispatches.push(Dispatch {
+        repo: repo.into(),
+        workflow: Some(workflow.into()),
+        body,
+        token,
+    });
+    Reply::empty(204)
 }
 
 type OrgFields = (Option<String>, Option<Vec<u64>>);

@@ -1,6 +1,7 @@
 //! Test doubles shared by the integration tests and `examples/sandbox.rs`:
-//! fake Turso and GitHub servers that speak real HTTP on loopback, and a
-//! runner that starts the binary the way GitHub Actions does.
+//! fake Turso and GitHub servers and a webhook receiver that speak real
+//! HTTP on loopback, and a runner that starts the binary the way GitHub
+//! Actions does.
 //!
 //! Each test uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
@@ -9,14 +10,17 @@ pub mod github;
 pub mod runner;
 pub mod server;
 pub mod turso;
+pub mod webhook;
 pub mod world;
 
 // Each test uses some of these; the rest would warn.
 #[allow(unused_imports)]
-pub use github::{FakeGitHub, Scope};
+pub use github::{Dispatch, FakeGitHub, Scope};
 #[allow(unused_imports)]
 pub use runner::{parse_github_output, RunResult, Runner};
 #[allow(unused_imports)]
 pub use server::{Fault, FaultAction, Journal, Recorded, Reply, Server};
 #[allow(unused_imports)]
 pub use turso::FakeTurso;
+#[allow(unused_imports)]
+pub use webhook::Webhook;
