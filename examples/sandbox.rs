@@ -3,8 +3,11 @@
 //! `cargo run --example sandbox` starts fake Turso and GitHub API servers on
 //! 127.0.0.1 (the ones the integration tests use: real HTTP, real JWTs, real
 //! sealed boxes), runs the real binary against them with the environment
-//! the Actions runner gives a step, and prints what happened, step by step.
-//! Tokens are shown only as SHA-256 fingerprints.
+//! the Actions runner gives a step, and prints what happened, step by step:
+//! an invalidating rotation, then a scheduled roll (`rotate-after`) that
+//! leaves the previous token working, dispatches to a consumer repository
+//! and sends a signed webhook, then a run with nothing due. Tokens are shown
+//! only as SHA-256 fingerprints.
 //!
 //! `cargo run --example sandbox -- --serve` leaves the fakes running and
 //! prints the commands to run the binary by hand against them; Ctrl-C stops
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::Scope;
+use common::{Scope, Webhook};
 use support::{display_path, fingerprint, shell_quote};
 
 const ORG: &str = "acme";
@@ -275,7 +278,118 @@ fn tour(bin: &Path) -> ExitCode {
     }
     result.assert_no_leak(&[API_TOKEN, GH_TOKEN, &token]);
     println!("\n   No token in stdout (but the ::add-mask:: line), stderr, the summary or the job's files ✓");
+    roll(&world, &db, &token, &mut checks);
     finish(&checks, started)
+}
+
+/// A consumer repository that redeploys on `turso-token-rotated`.
+const CONSUMER: &str = "acme/web";
+/// The sandbox webhook's signing secret (Standard Webhooks).
+const WEBHOOK_SECRET: &str = "whsec_c2FuZGJveC1vbmx5LXdlYmhvb2sta2V5";
+
+/// The scheduled set-up README recommends: `mode: roll` with
+/// `rotate-after`, a dispatch and a signed notification.
+fn roll(world: &World, db: &str, previous: &str, checks: &mut Checks) {
+    world.github.add_repo(CONSUMER);
+    let webhook = Webhook::start("/hooks/sandbox-secret-path").signed_with(WEBHOOK_SECRET);
+    world.turso.clear_requests();
+    world.github.clear_requests();
+    heading(
+        10,
+        "A roll beside it: mode roll, expiration 30d, rotate-after 7d, a dispatch and a webhook",
+    );
+    let runner = world
+        .runner()
+        .input("mode", "roll")
+        .input("expiration", "30d")
+        .input("rotate-after", "7d")
+        .input("dispatch", &format!("repository:{CONSUMER}"))
+        .input("notify-url", &webhook.notify_url())
+        .input("notify-secret", WEBHOOK_SECRET);
+    // The secret was written moments ago: backdate it, as if a week had passed.
+    let scope = Scope::repo(REPO);
+    let week_ago = humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(8 * 86_400));
+    world
+        .github
+        .set_secret_updated_at(&scope, SECRET, &week_ago.to_string());
+    let result = runner.run();
+    let rolled = result.output("token").unwrap_or_default().to_owned();
+    println!(
+        "   exit code {}, rotated={}, invalidated={} {}",
+        result.code.map_or("none".to_owned(), |c| c.to_string()),
+        result.output("rotated").unwrap_or("?"),
+        result.output("invalidated").unwrap_or("?"),
+        checks.check(
+            result.code == Some(0) && result.output("invalidated") == Some("false"),
+            "the roll exits 0 and invalidates nothing"
+        )
+    );
+    let (turso, github) = (world.turso.requests().len(), world.github.requests().len());
+    println!(
+        "   requests: Turso {turso} (look up, create), GitHub {github} (key, age, probe PUT and DELETE, write, dispatch) {}",
+        checks.check(turso == 2 && github == 6, "a roll with rotate-after and a dispatch makes 2 + 6 requests")
+    );
+    let (old_status, _) = select_one(db, previous);
+    let (new_status, _) = select_one(db, &rolled);
+    println!(
+        "   SELECT 1 with the previous token {}: HTTP {old_status}; with the rolled one {}: HTTP {new_status} {}",
+        fingerprint(previous),
+        fingerprint(&rolled),
+        checks.check(
+            old_status == 200 && new_status == 200,
+            "both tokens work after a roll: no outage"
+        )
+    );
+    println!(
+        "   {SECRET} now holds {} {}",
+        world.secret().as_deref().map_or("(nothing)".to_owned(), fingerprint),
+        checks.check(
+            world.secret().as_deref() == Some(rolled.as_str()),
+            "the secret holds the rolled token"
+        )
+    );
+    for dispatch in world.github.dispatches() {
+        let payload = dispatch.client_payload();
+        println!(
+            "   {CONSUMER} got repository_dispatch `{}` with {}",
+            dispatch.event_type().unwrap_or("?"),
+            scrub(&payload.map_or(String::new(), Value::to_string), &[rolled.clone()])
+        );
+    }
+    checks.check(world.github.dispatches().len() == 1, "one dispatch arrived");
+    for message in webhook.messages() {
+        let body = message.json();
+        println!(
+            "   webhook got `{}`, signature {} {}",
+            body["type"].as_str().unwrap_or("?"),
+            if message.verified == Some(true) {
+                "verified"
+            } else {
+                "NOT verified"
+            },
+            checks.check(message.verified == Some(true), "the notification is signed")
+        );
+    }
+    checks.check(webhook.messages().len() == 1, "one notification arrived");
+    result.assert_no_leak(&[API_TOKEN, GH_TOKEN, &rolled, "/hooks/sandbox-secret-path"]);
+
+    heading(11, "The next day's run: nothing is due");
+    let result = runner.run();
+    let due_row = result
+        .summary
+        .lines()
+        .find(|l| l.contains("not due"))
+        .unwrap_or("(no row)");
+    println!("   {}", due_row.trim());
+    println!(
+        "   exit code {}, rotated={} {}",
+        result.code.map_or("none".to_owned(), |c| c.to_string()),
+        result.output("rotated").unwrap_or("?"),
+        checks.check(
+            result.code == Some(0) && result.output("rotated") == Some("false"),
+            "a run that is not due changes nothing"
+        )
+    );
 }
 
 fn finish(checks: &Checks, started: Instant) -> ExitCode {
