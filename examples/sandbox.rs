@@ -353,7 +353,10 @@ fn roll(world: &World, db: &str, previous: &str, checks: &mut Checks) {
         println!(
             "   {CONSUMER} got repository_dispatch `{}` with {}",
             dispatch.event_type().unwrap_or("?"),
-            scrub(&payload.map_or(String::new(), Value::to_string), &[rolled.clone()])
+            scrub(
+                &payload.map_or(String::new(), Value::to_string),
+                std::slice::from_ref(&rolled)
+            )
         );
     }
     checks.check(world.github.dispatches().len() == 1, "one dispatch arrived");
