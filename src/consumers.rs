@@ -18,14 +18,27 @@ use crate::inputs::{self, Dispatch, Notify};
 use crate::report::Delivery;
 use crate::retry::{detail, Policy};
 use crate::secret::random_hex;
+use crate::vercel::Vercel;
 use crate::workflow;
 
-/// Sends every dispatch with `payload`; one delivery each.
-pub fn dispatch(github: &GitHub, dispatches: &[Dispatch], payload: &Value) -> Vec<Delivery> {
+/// Sends every dispatch (`payload` to GitHub's); one delivery each.
+pub fn dispatch(
+    github: Option<&GitHub>,
+    vercel: Option<&Vercel>,
+    dispatches: &[Dispatch],
+    payload: &Value,
+) -> Vec<Delivery> {
     dispatches
         .iter()
         .map(|d| {
-            let result = github.dispatch(d, payload);
+            let result = match d {
+                Dispatch::Vercel { project } => vercel
+                    .ok_or_else(|| anyhow!("no `vercel-token` was given"))
+                    .and_then(|v| v.redeploy(project)),
+                _ => github
+                    .ok_or_else(|| anyhow!("no `github-token` was given"))
+                    .and_then(|g| g.dispatch(d, payload)),
+            };
             if result.is_ok() {
                 workflow::log(&format!("dispatched {}", d.spec()));
             }

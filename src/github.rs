@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
 use crate::http::segment;
-use crate::inputs::{Dispatch, GitHubAccess, Scope, Target, Visibility};
+use crate::inputs::{Access, Dispatch, Scope, Target, Visibility};
 use crate::names;
 use crate::retry::{detail, Policy, Refused, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 use crate::seal::ScopeKey;
@@ -63,7 +63,7 @@ impl Prepared {
 }
 
 impl GitHub {
-    pub fn connect(access: &GitHubAccess, policy: Policy) -> Result<Self> {
+    pub fn connect(access: &Access, policy: Policy) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -100,7 +100,7 @@ impl GitHub {
         let what = format!("fetching the public key of {}", target.scope);
         let reply = self.call(
             "GET",
-            &format!("{}/public-key", base_route(&target.scope)),
+            &format!("{}/public-key", base_route(&target.scope)?),
             None,
             &what,
             &Need::of(target),
@@ -129,7 +129,7 @@ impl GitHub {
     /// when it does not exist: for `rotate-after`.
     pub fn updated_at(&self, target: &Target) -> Result<Option<SystemTime>> {
         let what = format!("reading when secret {target} was last written");
-        let reply = self.call_expecting("GET", &secret_route(target), None, &what, &Need::of(target), &[404])?;
+        let reply = self.call_expecting("GET", &secret_route(target)?, None, &what, &Need::of(target), &[404])?;
         if reply.status == 404 {
             return Ok(None);
         }
@@ -162,7 +162,7 @@ impl GitHub {
         // 404: a run overlapping on the same scope deleted it first; gone all the same.
         match self.call_expecting(
             "DELETE",
-            &secret_route(&probe.target),
+            &secret_route(&probe.target)?,
             None,
             &what,
             &Need::of(&probe.target),
@@ -200,7 +200,7 @@ impl GitHub {
         let what = format!("{what} into secret {}", prepared.target);
         self.call(
             "PUT",
-            &secret_route(&prepared.target),
+            &secret_route(&prepared.target)?,
             Some(body),
             &what,
             &Need::of(&prepared.target),
@@ -233,6 +233,7 @@ impl GitHub {
                     permission: "Actions: write on that repository (classic PAT: `repo` and `workflow`)",
                 },
             ),
+            Dispatch::Vercel { .. } => return Err(anyhow!("{} is not a GitHub dispatch", dispatch.spec())),
         };
         let what = format!("dispatching {}", dispatch.spec());
         self.call("POST", &route, Some(body), &what, &need)?;
@@ -380,8 +381,8 @@ fn origin(url: &str) -> &str {
 }
 
 /// Route of a scope's secrets collection; names are percent-encoded.
-fn base_route(scope: &Scope) -> String {
-    match scope {
+fn base_route(scope: &Scope) -> Result<String> {
+    Ok(match scope {
         Scope::Repository(r) => format!("/repos/{}/{}/actions/secrets", segment(&r.owner), segment(&r.name)),
         Scope::Environment(r, env) => {
             format!(
@@ -393,11 +394,12 @@ fn base_route(scope: &Scope) -> String {
         }
         Scope::Dependabot(r) => format!("/repos/{}/{}/dependabot/secrets", segment(&r.owner), segment(&r.name)),
         Scope::Organization(org, _) => format!("/orgs/{}/actions/secrets", segment(org)),
-    }
+        other @ (Scope::Worker { .. } | Scope::Vercel { .. }) => return Err(anyhow!("{other} is not a GitHub scope")),
+    })
 }
 
-fn secret_route(target: &Target) -> String {
-    format!("{}/{}", base_route(&target.scope), segment(&target.secret))
+fn secret_route(target: &Target) -> Result<String> {
+    Ok(format!("{}/{}", base_route(&target.scope)?, segment(&target.secret)))
 }
 
 /// The permission a token needs to write secrets of this scope (SPEC's table).
@@ -409,6 +411,8 @@ pub fn permission(scope: &Scope) -> &'static str {
         Scope::Organization(..) => {
             "organization Secrets: write, and Metadata: read for selected repositories (classic PAT: `admin:org`)"
         }
+        Scope::Worker { .. } => "the Workers Editor role on that Worker (input `cloudflare-api-token`)",
+        Scope::Vercel { .. } => "access to the project and its targets (input `vercel-token`)",
     }
 }
 

@@ -45,7 +45,7 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "mode", default: "invalidate", help: "`invalidate`: kill every token of the group, then create one; `roll`: create and write a new expiring token, invalidate nothing" },
     InputSpec { name: "rotate-after", default: "", help: "A duration: rotate only when a target secret is missing or older than this" },
     InputSpec { name: "secret-name", default: "", help: "GitHub secret to write, e.g. TURSO_AUTH_TOKEN (required unless dry-run, `secrets` or `groups`)" },
-    InputSpec { name: "secrets", default: "", help: "Several targets, one per line: `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`" },
+    InputSpec { name: "secrets", default: "", help: "Several targets, one per line: `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME`, `vercel:PROJECT:NAME[:TARGETS]`" },
     InputSpec { name: "scope", default: "repository", help: "Scope of `secret-name`: `repository`, `environment`, `organization` or `dependabot`" },
     InputSpec { name: "repository", default: "$GITHUB_REPOSITORY", help: "`owner/repo` whose secret is written (its owner for organization secrets)" },
     InputSpec { name: "environment", default: "", help: "Write an environment secret of this environment (implies scope `environment`)" },
@@ -57,7 +57,7 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "token-file", default: "./turso-rotate-<group>.token", help: "Outside Actions: where the new token goes (mode 0600) if the secret write fails" },
     InputSpec { name: "audit-file", default: "", help: "Append one JSON line per rotation to this file (never a token)" },
     InputSpec { name: "reason", default: "", help: "Why this rotation happens; shown in the summary and audit trail" },
-    InputSpec { name: "dispatch", default: "", help: "Consumers to tell once the secrets are written, one per line: `repository:OWNER/REPO[:EVENT_TYPE]` or `workflow:OWNER/REPO/WORKFLOW_FILE@REF`" },
+    InputSpec { name: "dispatch", default: "", help: "Consumers to tell once the secrets are written, one per line: `repository:OWNER/REPO[:EVENT_TYPE]`, `workflow:OWNER/REPO/WORKFLOW_FILE@REF` or `vercel:PROJECT`" },
     InputSpec { name: "dispatch-token", default: "", help: "Token for `dispatch`, when another token than `github-token` must send it" },
     InputSpec { name: "notify-url", default: "", help: "Where one message about the run goes: a Slack incoming webhook, a Microsoft Teams Workflows URL, or any HTTPS endpoint" },
     InputSpec { name: "notify-secret", default: "", help: "Standard Webhooks signing secret (`whsec_…`) for a generic `notify-url`" },
@@ -66,6 +66,11 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "max-attempts", default: "4", help: "Attempts per request for transient failures (1-10)" },
     InputSpec { name: "timeout", default: "100s", help: "Deadline for the whole run, e.g. `100s`, `2m`" },
     InputSpec { name: "turso-api-url", default: names::DEFAULT_TURSO_API_URL, help: "Turso Platform API base URL" },
+    InputSpec { name: "cloudflare-api-token", default: "", help: "Cloudflare API token with the Workers Editor role, for `cloudflare:` targets (outside Actions: env CLOUDFLARE_API_TOKEN)" },
+    InputSpec { name: "vercel-token", default: "", help: "Vercel access token, for `vercel:` targets and dispatches (outside Actions: env VERCEL_TOKEN)" },
+    InputSpec { name: "vercel-team", default: "", help: "Vercel team id (`team_…`) or slug that owns the projects" },
+    InputSpec { name: "cloudflare-api-url", default: names::DEFAULT_CLOUDFLARE_API_URL, help: "Cloudflare API base URL" },
+    InputSpec { name: "vercel-api-url", default: names::DEFAULT_VERCEL_API_URL, help: "Vercel API base URL" },
 ];
 
 /// What the command line asks for.
@@ -123,6 +128,8 @@ pub enum Dispatch {
     Repository { repo: Repo, event_type: String },
     /// `workflow_dispatch` of a workflow file at a ref, with no inputs.
     Workflow { repo: Repo, file: String, git_ref: String },
+    /// A redeploy of a Vercel project's live production deployment.
+    Vercel { project: String },
 }
 
 impl Dispatch {
@@ -134,6 +141,14 @@ impl Dispatch {
             }
             Dispatch::Repository { repo, event_type } => format!("repository:{repo}:{event_type}"),
             Dispatch::Workflow { repo, file, git_ref } => format!("workflow:{repo}/{file}@{git_ref}"),
+            Dispatch::Vercel { project } => format!("vercel:{project}"),
+        }
+    }
+
+    pub fn platform(&self) -> Platform {
+        match self {
+            Dispatch::Vercel { .. } => Platform::Vercel,
+            _ => Platform::GitHub,
         }
     }
 }
@@ -203,13 +218,60 @@ pub enum Visibility {
     Selected(Vec<String>),
 }
 
-/// Where a secret lives; each scope has its own public key.
+/// Where a secret lives. Each scope is prepared once (a GitHub public key,
+/// a Worker's or a Vercel project's list) and proven writable once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
     Repository(Repo),
     Environment(Repo, String),
     Dependabot(Repo),
     Organization(String, Visibility),
+    /// A Cloudflare Worker's secrets.
+    Worker {
+        account: String,
+        script: String,
+    },
+    /// A Vercel project's environment variables for these deployment targets.
+    Vercel {
+        project: String,
+        targets: VercelTargets,
+    },
+}
+
+/// The platform a scope belongs to: each has its own client and token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    GitHub,
+    Cloudflare,
+    Vercel,
+}
+
+impl Scope {
+    pub fn platform(&self) -> Platform {
+        match self {
+            Scope::Worker { .. } => Platform::Cloudflare,
+            Scope::Vercel { .. } => Platform::Vercel,
+            _ => Platform::GitHub,
+        }
+    }
+}
+
+/// Vercel deployment targets a variable applies to (never `development`:
+/// Vercel keeps no sensitive value there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VercelTargets {
+    pub production: bool,
+    pub preview: bool,
+}
+
+impl VercelTargets {
+    /// As the API lists them: `["production", "preview"]`.
+    pub fn names(self) -> Vec<&'static str> {
+        [(self.production, "production"), (self.preview, "preview")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect()
+    }
 }
 
 impl fmt::Display for Scope {
@@ -219,11 +281,15 @@ impl fmt::Display for Scope {
             Scope::Environment(repo, env) => write!(f, "environment `{env}` of {repo}"),
             Scope::Dependabot(repo) => write!(f, "Dependabot secrets of {repo}"),
             Scope::Organization(org, _) => write!(f, "organization {org}"),
+            Scope::Worker { account, script } => write!(f, "Cloudflare Worker {script} (account {account})"),
+            Scope::Vercel { project, targets } => {
+                write!(f, "Vercel project {project} ({})", targets.names().join(", "))
+            }
         }
     }
 }
 
-/// One GitHub secret to write.
+/// One secret to write.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Target {
     pub scope: Scope,
@@ -238,6 +304,13 @@ impl Target {
             Scope::Environment(_, env) => format!("env:{env}:{}", self.secret),
             Scope::Dependabot(_) => format!("dependabot:{}", self.secret),
             Scope::Organization(..) => format!("org:{}", self.secret),
+            Scope::Worker { account, script } => format!("cloudflare:{account}:{script}:{}", self.secret),
+            Scope::Vercel { project, targets } if targets.production && targets.preview => {
+                format!("vercel:{project}:{}", self.secret)
+            }
+            Scope::Vercel { project, targets } => {
+                format!("vercel:{project}:{}:{}", self.secret, targets.names().join(","))
+            }
         }
     }
 }
@@ -257,9 +330,9 @@ pub struct GroupPlan {
     pub token_file: PathBuf,
 }
 
-/// Credentials and endpoint for the GitHub API.
+/// Credentials and base URL of one platform's API.
 #[derive(Debug, Clone)]
-pub struct GitHubAccess {
+pub struct Access {
     pub token: Secret,
     pub api_url: String,
 }
@@ -289,8 +362,8 @@ pub struct Inputs {
     pub mode: Mode,
     /// Rotate a group only when one of its secrets is missing or older.
     pub rotate_after: Option<Duration>,
-    /// `None` only in a dry run without a GitHub token.
-    pub github: Option<GitHubAccess>,
+    /// GitHub API, when a target or dispatch needs it (a dry run may go without).
+    pub github: Option<Access>,
     pub dry_run: bool,
     /// Base URL of the Turso Platform API, without a trailing slash.
     pub turso_api_url: String,
@@ -306,6 +379,12 @@ pub struct Inputs {
     /// Token for the dispatches, when not `github-token`.
     pub dispatch_token: Option<Secret>,
     pub notify: Option<Notify>,
+    /// Cloudflare API, when a target needs it.
+    pub cloudflare: Option<Access>,
+    /// Vercel API, when a target or dispatch needs it.
+    pub vercel: Option<Access>,
+    /// Vercel team id (`team_…`) or slug.
+    pub vercel_team: Option<String>,
     /// `--show-token`: print the token outside Actions.
     pub show_token: bool,
 }
@@ -459,6 +538,18 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
     let scope = TargetContext::new(raw, repository)?;
     let plans = plans(raw, &scope, dry_run, actions, workspace.as_deref())?;
 
+    let dispatch = lines(raw.get("dispatch"))
+        .iter()
+        .map(|entry| dispatch_entry(entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A platform's token is needed only when the run writes or dispatches there.
+    let needs = |platform: Platform| {
+        plans
+            .iter()
+            .flat_map(|p| &p.targets)
+            .any(|t| t.scope.platform() == platform)
+            || dispatch.iter().any(|d| d.platform() == platform)
+    };
     // Outside Actions, as `gh` does: no token need be typed on a command line.
     let github_token = match actions {
         true => raw.get("github-token"),
@@ -468,16 +559,54 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
             .or_else(|| raw.env(names::GITHUB_TOKEN)),
     };
     let github = match github_token {
-        Some(token) => Some(GitHubAccess {
+        Some(_) if !needs(Platform::GitHub) => None,
+        Some(token) => Some(Access {
             token: Secret::new(token),
             api_url: url(
                 names::GITHUB_API_URL,
                 &raw.env(names::GITHUB_API_URL).unwrap_or_else(|| names::DEFAULT_GITHUB_API_URL.into()),
             )?,
         }),
-        None if dry_run => None,
+        None if dry_run || !needs(Platform::GitHub) => None,
         None if actions => return bad("Input `github-token` is required: a token allowed to write secrets (the workflow's own GITHUB_TOKEN cannot; see README)."),
         None => return bad("Input `github-token` is required (or set GH_TOKEN or GITHUB_TOKEN): a token allowed to write secrets."),
+    };
+    let platform = |needed: bool, input: &str, env: &str, url_input: &str, default_url: &str| {
+        // The platforms' own CLIs read these variables; under Actions only inputs count.
+        let token = raw.get(input).or_else(|| (!actions).then(|| raw.env(env)).flatten());
+        match token {
+            Some(token) if needed => Ok(Some(Access {
+                token: Secret::new(token),
+                api_url: url(url_input, &raw.get(url_input).unwrap_or_else(|| default_url.into()))?,
+            })),
+            None if needed && !dry_run => bad(format!(
+                "Input `{input}` is required{}: a target or dispatch of the run needs it.",
+                if actions {
+                    String::new()
+                } else {
+                    format!(" (or set {env})")
+                }
+            )),
+            _ => Ok(None),
+        }
+    };
+    let cloudflare = platform(
+        needs(Platform::Cloudflare),
+        "cloudflare-api-token",
+        names::CLOUDFLARE_API_TOKEN,
+        "cloudflare-api-url",
+        names::DEFAULT_CLOUDFLARE_API_URL,
+    )?;
+    let vercel = platform(
+        needs(Platform::Vercel),
+        "vercel-token",
+        names::VERCEL_TOKEN,
+        "vercel-api-url",
+        names::DEFAULT_VERCEL_API_URL,
+    )?;
+    let vercel_team = match raw.get("vercel-team") {
+        Some(team) => Some(slug("vercel-team", &team)?),
+        None => None,
     };
 
     let turso_api_url = url(
@@ -515,10 +644,6 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         },
     };
 
-    let dispatch = lines(raw.get("dispatch"))
-        .iter()
-        .map(|entry| dispatch_entry(entry))
-        .collect::<Result<Vec<_>, _>>()?;
     let dispatch_token = raw.get("dispatch-token").map(Secret::new);
     let notify = notify(raw)?;
 
@@ -542,13 +667,17 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         dispatch,
         dispatch_token,
         notify,
+        cloudflare,
+        vercel,
+        vercel_team,
         show_token: false,
     })
 }
 
 /// One `dispatch` line.
 fn dispatch_entry(entry: &str) -> Result<Dispatch, BadInput> {
-    let expected = "Expected `repository:OWNER/REPO[:EVENT_TYPE]` or `workflow:OWNER/REPO/WORKFLOW_FILE@REF`.";
+    let expected =
+        "Expected `repository:OWNER/REPO[:EVENT_TYPE]`, `workflow:OWNER/REPO/WORKFLOW_FILE@REF` or `vercel:PROJECT`.";
     let wrong = || {
         bad(format!(
             "Input `dispatch`: '{}' is not a consumer. {expected}",
@@ -576,6 +705,10 @@ fn dispatch_entry(entry: &str) -> Result<Dispatch, BadInput> {
                 event_type: event_type.to_owned(),
             })
         }
+        Some(("vercel", project)) => match slug("dispatch", project.trim()) {
+            Ok(project) => Ok(Dispatch::Vercel { project }),
+            Err(_) => wrong(),
+        },
         Some(("workflow", rest)) => {
             let Some((path, git_ref)) = rest.trim().rsplit_once('@') else {
                 return wrong();
@@ -755,13 +888,37 @@ impl TargetContext {
     /// A target in the `secrets` grammar, or a bare name in the default scope.
     fn target(&self, input: &str, spec: &str) -> Result<Target, BadInput> {
         let parts: Vec<&str> = spec.split(':').map(str::trim).collect();
+        match parts.as_slice() {
+            ["cloudflare", account, script, name] => {
+                return Ok(Target {
+                    scope: Scope::Worker {
+                        account: slug(input, account)?,
+                        script: slug(input, script)?,
+                    },
+                    secret: platform_name(input, name)?,
+                })
+            }
+            ["vercel", project, name, rest @ ..] if rest.len() <= 1 => {
+                return Ok(Target {
+                    scope: Scope::Vercel {
+                        project: slug(input, project)?,
+                        targets: vercel_targets(input, rest.first().copied())?,
+                    },
+                    secret: platform_name(input, name)?,
+                })
+            }
+            ["cloudflare" | "vercel", ..] => {
+                return bad(format!("Input `{input}`: '{}' is not a target. Expected `cloudflare:ACCOUNT_ID:SCRIPT:NAME` or `vercel:PROJECT:NAME[:TARGETS]`.", shown(spec)))
+            }
+            _ => {}
+        }
         let (kind, env, name) = match parts.as_slice() {
             [name] => (self.default_scope.as_str(), self.environment.as_deref(), *name),
             ["repo" | "repository", name] => ("repository", None, *name),
             ["org" | "organization", name] => ("organization", None, *name),
             ["dependabot", name] => ("dependabot", None, *name),
             ["env" | "environment", env, name] => ("environment", Some(*env), *name),
-            _ => return bad(format!("Input `{input}`: '{spec}' is not a target. Expected `NAME`, `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME` or `dependabot:NAME`.")),
+            _ => return bad(format!("Input `{input}`: '{}' is not a target. Expected `NAME`, `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME` or `vercel:PROJECT:NAME[:TARGETS]`.", shown(spec))),
         };
         let secret = secret_name(input, name)?;
         let scope = match (kind, env) {
@@ -935,6 +1092,56 @@ pub fn secret_name(input: &str, value: &str) -> Result<String, BadInput> {
     } else {
         bad(format!("Input `{input}`: '{}' is not a valid secret name. Expected letters, digits and `_`, not starting with a digit or GITHUB_.", shown(value)))
     }
+}
+
+/// A Worker secret's or Vercel variable's name: letters, digits and `_`,
+/// not starting with a digit (what both platforms' apps read as a name).
+fn platform_name(input: &str, value: &str) -> Result<String, BadInput> {
+    if value.eq_ignore_ascii_case(names::PROBE_SECRET) {
+        return secret_name(input, value);
+    }
+    let ok = value.len() <= 255
+        && value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        bad(format!(
+            "Input `{input}`: '{}' is not a valid variable name. Expected letters, digits and `_`, not starting with a digit.",
+            shown(value)
+        ))
+    }
+}
+
+/// `production`, `preview` or both (the default); never `development`.
+fn vercel_targets(input: &str, value: Option<&str>) -> Result<VercelTargets, BadInput> {
+    let Some(value) = value else {
+        return Ok(VercelTargets {
+            production: true,
+            preview: true,
+        });
+    };
+    let mut targets = VercelTargets {
+        production: false,
+        preview: false,
+    };
+    for name in value.split(',').map(str::trim) {
+        match name {
+            "production" => targets.production = true,
+            "preview" => targets.preview = true,
+            "development" => return bad(format!(
+                "Input `{input}`: Vercel target `development` cannot hold the token: Vercel keeps no sensitive value there. Use `production`, `preview` or `production,preview`."
+            )),
+            other => return bad(format!(
+                "Input `{input}`: '{}' is not a Vercel target. Expected `production`, `preview` or `production,preview`.",
+                shown(other)
+            )),
+        }
+    }
+    Ok(targets)
 }
 
 fn repo(input: &str, value: &str) -> Result<Repo, BadInput> {

@@ -3,6 +3,7 @@
 //! inputs -> Turso client -> GitHub secret writer (with the sealed box) ->
 //! workflow commands -> the rotation that ties them together.
 
+pub mod cloudflare;
 pub mod consumers;
 pub mod files;
 pub mod github;
@@ -15,7 +16,9 @@ pub mod retry;
 pub mod rotate;
 pub mod seal;
 pub mod secret;
+pub mod targets;
 pub mod turso;
+pub mod vercel;
 pub mod workflow;
 
 use inputs::{BadInput, Command};

@@ -28,6 +28,15 @@ pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 /// Fallback for the `api-token` input, the name Turso's own CLI uses.
 pub const TURSO_API_TOKEN: &str = "TURSO_API_TOKEN";
 
+/// Outside Actions, the fallback for `cloudflare-api-token`, as wrangler reads it.
+pub const CLOUDFLARE_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
+/// Outside Actions, the fallback for `vercel-token`, as the Vercel CLI reads it.
+pub const VERCEL_TOKEN: &str = "VERCEL_TOKEN";
+/// Default Cloudflare API.
+pub const DEFAULT_CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Default Vercel API.
+pub const DEFAULT_VERCEL_API_URL: &str = "https://api.vercel.com";
+
 /// Default GitHub REST API when `GITHUB_API_URL` is unset.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 /// Default Turso Platform API.

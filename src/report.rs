@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::files;
 use crate::inputs::{GroupPlan, Inputs, Mode, NotifyFormat, Target};
 use crate::secret::Secret;
+use crate::targets::Age;
 use crate::turso::Expiry;
 use crate::workflow::{self, Workflow};
 
@@ -28,7 +29,7 @@ pub struct GroupOutcome {
     pub untouched: bool,
     /// With `rotate-after`: each target and when it was last written
     /// (`None`: missing).
-    pub last_written: Vec<(Target, Option<SystemTime>)>,
+    pub last_written: Vec<(Target, Age)>,
     /// Every target was younger than `rotate-after`: nothing was done.
     pub not_due: bool,
     pub token: Option<Secret>,
@@ -72,7 +73,7 @@ impl GroupOutcome {
     }
 
     /// A group left alone: every target is younger than `rotate-after`.
-    pub fn not_due(plan: &GroupPlan, last_written: Vec<(Target, Option<SystemTime>)>) -> Self {
+    pub fn not_due(plan: &GroupPlan, last_written: Vec<(Target, Age)>) -> Self {
         GroupOutcome {
             not_due: true,
             last_written,
@@ -249,12 +250,12 @@ fn outputs(
 /// `rotate-after` when its targets were last written.
 pub struct DryRunGroup {
     pub failed: Option<String>,
-    pub last_written: Option<Vec<(Target, Option<SystemTime>)>>,
+    pub last_written: Option<Vec<(Target, Age)>>,
 }
 
 /// Outputs and summary of a dry run: what would happen, and what was not
 /// checked. Groups whose preflight failed are reported as such.
-pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], with_github: bool) -> u8 {
+pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], checked: bool, unchecked: &[&str]) -> u8 {
     let mut rows = String::new();
     let mut results = Vec::new();
     for (plan, group) in inputs.plans.iter().zip(groups) {
@@ -287,11 +288,26 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], with_gith
             ));
         }
     }
-    let proof = if with_github {
-        "GitHub public keys were read, but write access was not proven: a dry run writes nothing, not even the probe secret."
-    } else {
-        "No `github-token` was given: only the Turso side was checked."
+    let mut proof = match checked {
+        true => "Targets were read, but write access was not proven: a dry run writes nothing, not even the probe."
+            .to_owned(),
+        false => String::new(),
     };
+    let missing: Vec<String> = unchecked.iter().map(|input| format!("`{input}`")).collect();
+    match (missing.is_empty(), checked) {
+        (false, true) => proof.push_str(&format!(
+            " No {} was given: those targets were not checked.",
+            missing.join(" or ")
+        )),
+        (false, false) => {
+            proof = format!(
+                "No {} was given: only the Turso side was checked.",
+                missing.join(" or ")
+            )
+        }
+        (true, false) => proof = "No target to check: only the Turso side was checked.".to_owned(),
+        (true, true) => {}
+    }
     workflow::log(&format!("dry run: nothing was changed. {proof}"));
     let outputs = outputs(None, None, false, results, false, false);
     for written in [
@@ -316,17 +332,22 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], with_gith
 
 /// With `rotate-after`: a group is due when any target is missing or was
 /// written at least `rotate-after` ago.
-pub fn is_due(inputs: &Inputs, last_written: &[(Target, Option<SystemTime>)]) -> bool {
+pub fn is_due(inputs: &Inputs, last_written: &[(Target, Age)]) -> bool {
     let Some(after) = inputs.rotate_after else {
         return true;
     };
-    last_written
-        .iter()
-        .any(|(_, at)| at.is_none_or(|at| at.elapsed().unwrap_or_default() >= after))
+    // Targets that keep no timestamp (Cloudflare) are left out; a group
+    // with none that keeps one is always due.
+    let mut tracked = last_written.iter().filter(|(_, age)| *age != Age::Untracked).peekable();
+    tracked.peek().is_none()
+        || tracked.any(|(_, age)| match age {
+            Age::WrittenAt(at) => at.elapsed().unwrap_or_default() >= after,
+            _ => true,
+        })
 }
 
 /// Each target's age and when it is next due, for the summary and logs.
-fn ages(inputs: &Inputs, last_written: &[(Target, Option<SystemTime>)]) -> String {
+fn ages(inputs: &Inputs, last_written: &[(Target, Age)]) -> String {
     last_written
         .iter()
         .map(|(target, at)| age(inputs, &target.secret, *at))
@@ -335,9 +356,11 @@ fn ages(inputs: &Inputs, last_written: &[(Target, Option<SystemTime>)]) -> Strin
 }
 
 /// One secret's age and when it is next due.
-fn age(inputs: &Inputs, secret: &str, at: Option<SystemTime>) -> String {
-    let Some(at) = at else {
-        return format!("{secret} missing");
+fn age(inputs: &Inputs, secret: &str, age: Age) -> String {
+    let at = match age {
+        Age::Missing => return format!("{secret} missing"),
+        Age::Untracked => return format!("{secret} (its platform keeps no timestamp)"),
+        Age::WrittenAt(at) => at,
     };
     let next = at.checked_add(inputs.rotate_after.unwrap_or_default());
     format!(

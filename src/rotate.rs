@@ -11,12 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::consumers;
-use crate::github::{GitHub, Prepared};
-use crate::inputs::{Expiration, GitHubAccess, GroupPlan, Inputs, Limits, Mode, Scope, Target};
+use crate::github::GitHub;
+use crate::inputs::{Access, Expiration, GroupPlan, Inputs, Limits, Mode, Platform, Scope, Target};
 use crate::libsql;
 use crate::report::{self, rfc3339, Delivery, GroupOutcome};
 use crate::retry::{Policy, Refused};
+use crate::targets::{Age, Prepared, Writers};
 use crate::turso::{Expiry, TokenRequest, Turso};
+use crate::vercel::Vercel;
 use crate::workflow::{self, Workflow};
 
 /// Prefix of every error that stops the run before anything changed.
@@ -35,7 +37,7 @@ struct Preflight<'a> {
     targets: Vec<Prepared>,
     failed: Option<String>,
     /// With `rotate-after`: when each target was last written.
-    last_written: Option<Vec<(Target, Option<SystemTime>)>>,
+    last_written: Option<Vec<(Target, Age)>>,
 }
 
 impl Preflight<'_> {
@@ -96,13 +98,10 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     let turso = Turso::new(&inputs.turso_api_url, &inputs.organization, inputs.api_token.clone());
     // Local set-up first (it loads the CA roots): a broken image fails
     // here, before any request.
-    let github = match &inputs.github {
-        Some(access) => Some(GitHub::connect(access, policy).context(PREFLIGHT)?),
-        None => None,
-    };
+    let writers = Writers::connect(inputs, policy).context(PREFLIGHT)?;
     let dispatcher = match (&inputs.dispatch_token, &inputs.github) {
         (Some(token), Some(access)) if !inputs.dispatch.is_empty() => {
-            let access = GitHubAccess {
+            let access = Access {
                 token: token.clone(),
                 api_url: access.api_url.clone(),
             };
@@ -130,44 +129,52 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         }
     }
 
-    // One public key (and one probe) per scope, however many secrets it
-    // holds; a scope that failed fails every group that writes there.
-    let mut keys: BTreeMap<Scope, Result<Prepared, String>> = BTreeMap::new();
-    if let Some(github) = &github {
-        for group in groups.iter_mut().filter(|g| g.failed.is_none()) {
-            for target in &group.plan.targets {
-                let known = match keys.get(&target.scope) {
-                    Some(known) => known,
-                    None => {
-                        let ready = match github.prepare(target) {
-                            Ok(ready) => {
-                                workflow::log(&format!("preflight: public key of {} fetched", target.scope));
-                                Ok(ready)
-                            }
-                            Err(e) => Err(group_failure(inputs, e)?),
-                        };
-                        keys.entry(target.scope.clone()).or_insert(ready)
-                    }
-                };
-                match known {
-                    Ok(ready) => group.targets.push(ready.for_target(target)),
-                    Err(message) => {
-                        group.failed = Some(message.clone());
-                        break;
-                    }
+    // Each scope (a GitHub public key, a Worker, a Vercel project and its
+    // targets) is read once, however many secrets it holds; a scope that
+    // failed fails every group that writes there. A dry run without a
+    // platform's token leaves that platform's targets unchecked.
+    let mut scopes: BTreeMap<Scope, Result<Prepared, String>> = BTreeMap::new();
+    for group in groups.iter_mut().filter(|g| g.failed.is_none()) {
+        for target in group.plan.targets.iter().filter(|t| writers.reaches(t)) {
+            let known = match scopes.get(&target.scope) {
+                Some(known) => known,
+                None => {
+                    let ready = match writers.prepare(target) {
+                        Ok(ready) => {
+                            workflow::log(&format!("preflight: {} read", target.scope));
+                            Ok(ready)
+                        }
+                        Err(e) => Err(group_failure(inputs, e)?),
+                    };
+                    scopes.entry(target.scope.clone()).or_insert(ready)
+                }
+            };
+            // (A Vercel variable is decided per name, from the project's list.)
+            let ready = match known {
+                Ok(ready) => match ready.for_target(target) {
+                    Ok(ready) => Ok(ready),
+                    Err(e) => Err(group_failure(inputs, e)?),
+                },
+                Err(message) => Err(message.clone()),
+            };
+            match ready {
+                Ok(ready) => group.targets.push(ready),
+                Err(message) => {
+                    group.failed = Some(message);
+                    break;
                 }
             }
         }
     }
 
-    // With `rotate-after`, a group is rotated only when a secret is due;
+    // With `rotate-after`, a group is rotated only when a target is due;
     // read before the probe, so a run that is not due changes nothing.
-    if let (Some(github), Some(_)) = (&github, inputs.rotate_after) {
+    if inputs.rotate_after.is_some() {
         for group in groups.iter_mut().filter(|g| g.failed.is_none()) {
             let mut last_written = Vec::new();
             for ready in &group.targets {
-                match github.updated_at(&ready.target) {
-                    Ok(at) => last_written.push((ready.target.clone(), at)),
+                match writers.age(ready) {
+                    Ok(age) => last_written.push((ready.target().clone(), age)),
                     Err(e) => {
                         group.failed = Some(group_failure(inputs, e)?);
                         break;
@@ -186,6 +193,27 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     }
 
     if inputs.dry_run {
+        let checked = groups.iter().any(|g| !g.targets.is_empty());
+        let unchecked: Vec<&str> = [
+            (inputs.github.is_none(), Platform::GitHub, "github-token"),
+            (
+                inputs.cloudflare.is_none(),
+                Platform::Cloudflare,
+                "cloudflare-api-token",
+            ),
+            (inputs.vercel.is_none(), Platform::Vercel, "vercel-token"),
+        ]
+        .into_iter()
+        .filter(|(missing, platform, _)| {
+            *missing
+                && inputs
+                    .plans
+                    .iter()
+                    .flat_map(|p| &p.targets)
+                    .any(|t| t.scope.platform() == *platform)
+        })
+        .map(|(_, _, input)| input)
+        .collect();
         let groups: Vec<report::DryRunGroup> = groups
             .into_iter()
             .map(|g| report::DryRunGroup {
@@ -193,17 +221,16 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
                 last_written: g.last_written,
             })
             .collect();
-        return Ok(report::dry_run(inputs, wf, &groups, github.is_some()));
+        return Ok(report::dry_run(inputs, wf, &groups, checked, &unchecked));
     }
-    let github = github.expect("inputs require a GitHub token unless dry-run");
 
     // Prove write access once per scope; a refused probe stops the groups that use it.
     let mut probes: BTreeMap<Scope, Option<String>> = BTreeMap::new();
     for group in groups.iter_mut().filter(|g| g.to_rotate(inputs)) {
         for ready in &group.targets {
-            let scope = &ready.target.scope;
+            let scope = &ready.target().scope;
             if !probes.contains_key(scope) {
-                let refused = match github.probe(ready) {
+                let refused = match writers.probe(ready) {
                     Ok(warning) => {
                         if let Some(warning) = warning {
                             wf.annotate("warning", &warning);
@@ -226,9 +253,10 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         None if !group.to_rotate(inputs) => {
             GroupOutcome::not_due(group.plan, group.last_written.clone().unwrap_or_default())
         }
-        None => rotate_group(inputs, wf, &policy, &turso, &github, group.plan, &group.targets),
+        None => rotate_group(inputs, wf, &policy, &turso, &writers, group.plan, &group.targets),
     });
-    let deliveries = tell_consumers(inputs, wf, &policy, dispatcher.as_ref().unwrap_or(&github), &outcomes);
+    let dispatcher = dispatcher.as_ref().or(writers.github.as_ref());
+    let deliveries = tell_consumers(inputs, wf, &policy, dispatcher, writers.vercel.as_ref(), &outcomes);
     Ok(report::finish(inputs, wf, &outcomes, &deliveries))
 }
 
@@ -237,13 +265,14 @@ fn tell_consumers(
     inputs: &Inputs,
     wf: &Workflow,
     policy: &Policy,
-    dispatcher: &GitHub,
+    github: Option<&GitHub>,
+    vercel: Option<&Vercel>,
     outcomes: &[GroupOutcome],
 ) -> Vec<Delivery> {
     let mut deliveries = Vec::new();
     if !inputs.dispatch.is_empty() && report::written(outcomes).next().is_some() {
         let payload = report::dispatch_payload(inputs, wf, outcomes);
-        deliveries.extend(consumers::dispatch(dispatcher, &inputs.dispatch, &payload));
+        deliveries.extend(consumers::dispatch(github, vercel, &inputs.dispatch, &payload));
     }
     if let Some(notify) = &inputs.notify {
         if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
@@ -297,7 +326,7 @@ fn rotate_group(
     wf: &Workflow,
     policy: &Policy,
     turso: &Turso,
-    github: &GitHub,
+    writers: &Writers,
     plan: &GroupPlan,
     targets: &[Prepared],
 ) -> GroupOutcome {
@@ -382,13 +411,13 @@ fn rotate_group(
     }
 
     for ready in targets {
-        let result = github.write(ready, token.expose().as_bytes(), "writing the new token");
+        let result = writers.write(ready, &token);
         if result.is_ok() {
-            workflow::log(&format!("group `{group}`: secret {} written", ready.target));
+            workflow::log(&format!("group `{group}`: secret {} written", ready.target()));
         }
         outcome
             .writes
-            .push((ready.target.clone(), result.err().map(|e| format!("{e:#}"))));
+            .push((ready.target().clone(), result.err().map(|e| format!("{e:#}"))));
     }
     if outcome.writes.iter().all(|(_, e)| e.is_none()) {
         outcome.window = Some(rotated.elapsed());
