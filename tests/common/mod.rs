@@ -1,19 +1,23 @@
 //! Test doubles shared by the integration tests and `examples/sandbox.rs`:
-//! fake Turso and GitHub servers and a webhook receiver that speak real
-//! HTTP on loopback, and a runner that starts the binary the way GitHub
-//! Actions does.
+//! fake Turso, GitHub, Cloudflare and Vercel servers and a webhook
+//! receiver that speak real HTTP on loopback, and a runner that starts the
+//! binary the way GitHub Actions does.
 //!
 //! Each test uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod cloudflare;
 pub mod github;
 pub mod runner;
 pub mod server;
 pub mod turso;
+pub mod vercel;
 pub mod webhook;
 pub mod world;
 
 // Each test uses some of these; the rest would warn.
+#[allow(unused_imports)]
+pub use cloudflare::FakeCloudflare;
 #[allow(unused_imports)]
 pub use github::{Dispatch, FakeGitHub, Scope};
 #[allow(unused_imports)]
@@ -22,5 +26,7 @@ pub use runner::{parse_github_output, RunResult, Runner};
 pub use server::{Fault, FaultAction, Journal, Recorded, Reply, Server};
 #[allow(unused_imports)]
 pub use turso::FakeTurso;
+#[allow(unused_imports)]
+pub use vercel::{EnvVar, FakeVercel, Redeploy};
 #[allow(unused_imports)]
 pub use webhook::Webhook;
