@@ -6,7 +6,8 @@
 //! the Actions runner gives a step, and prints what happened, step by step:
 //! an invalidating rotation, then a scheduled roll (`rotate-after`) that
 //! leaves the previous token working, dispatches to a consumer repository
-//! and sends a signed webhook, then a run with nothing due. Tokens are shown
+//! and sends a signed webhook, then a run with nothing due, then a run into
+//! a Cloudflare Worker and a Vercel project with a redeploy. Tokens are shown
 //! only as SHA-256 fingerprints.
 //!
 //! `cargo run --example sandbox -- --serve` leaves the fakes running and
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{Scope, Webhook};
+use common::{FakeCloudflare, FakeVercel, Scope, Webhook};
 use support::{display_path, fingerprint, shell_quote};
 
 const ORG: &str = "acme";
@@ -279,7 +280,88 @@ fn tour(bin: &Path) -> ExitCode {
     result.assert_no_leak(&[API_TOKEN, GH_TOKEN, &token]);
     println!("\n   No token in stdout (but the ::add-mask:: line), stderr, the summary or the job's files ✓");
     roll(&world, &db, &token, &mut checks);
+    platforms(&world, &mut checks);
     finish(&checks, started)
+}
+
+/// Sandbox-only platform credentials.
+const CLOUDFLARE_TOKEN: &str = "cf-sandbox-token-0123456789";
+const VERCEL_TOKEN: &str = "vercel-sandbox-token-0123456789";
+
+/// Where apps run: one run writes a Worker secret and a Vercel variable,
+/// then redeploys the Vercel project.
+fn platforms(world: &World, checks: &mut Checks) {
+    let cloudflare = FakeCloudflare::start(CLOUDFLARE_TOKEN).with_journal(&world.journal);
+    cloudflare.add_worker("0123abcd", "api");
+    let vercel = FakeVercel::start(VERCEL_TOKEN).with_journal(&world.journal);
+    vercel.add_project("web");
+    let live = vercel.add_live_deployment("web");
+    heading(
+        12,
+        "Where apps run: a Cloudflare Worker secret and a Vercel variable, then a Vercel redeploy",
+    );
+    let result = world
+        .runner()
+        .secrets(&[API_TOKEN, GH_TOKEN, CLOUDFLARE_TOKEN, VERCEL_TOKEN])
+        .input("secret-name", "")
+        .input("github-token", "")
+        .input(
+            "secrets",
+            &format!("cloudflare:0123abcd:api:{SECRET}\nvercel:web:{SECRET}"),
+        )
+        .input("dispatch", "vercel:web")
+        .input("cloudflare-api-token", CLOUDFLARE_TOKEN)
+        .input("cloudflare-api-url", &cloudflare.api_url())
+        .input("vercel-token", VERCEL_TOKEN)
+        .input("vercel-api-url", &vercel.api_url())
+        .run();
+    let token = result.output("token").unwrap_or_default().to_owned();
+    println!(
+        "   exit code {} (no github-token needed: no GitHub target) {}",
+        result.code.map_or("none".to_owned(), |c| c.to_string()),
+        checks.check(result.code == Some(0), "the platform run exits 0")
+    );
+    let worker = cloudflare.secret("0123abcd", "api", SECRET);
+    println!(
+        "   Worker `api` secret {SECRET}: {} ({} deployments: probe written, probe deleted, token written) {}",
+        worker.as_deref().map_or("(none)".to_owned(), fingerprint),
+        cloudflare.deployments("0123abcd", "api"),
+        checks.check(worker.as_deref() == Some(token.as_str()), "the Worker holds the token")
+    );
+    for target in ["production", "preview"] {
+        let value = vercel.value("web", SECRET, target);
+        println!(
+            "   Vercel `web` {SECRET} ({target}): {} {}",
+            value.as_deref().map_or("(none)".to_owned(), fingerprint),
+            checks.check(
+                value.as_deref() == Some(token.as_str()),
+                "the Vercel variable holds the token"
+            )
+        );
+    }
+    let redeploys = vercel.redeploys();
+    for redeploy in &redeploys {
+        println!(
+            "   Vercel redeployed {} as {} (target {}) {}",
+            redeploy.deployment_id.as_deref().unwrap_or("?"),
+            redeploy.id,
+            redeploy.target.as_deref().unwrap_or("?"),
+            checks.check(
+                redeploy.deployment_id.as_deref() == Some(live.as_str()),
+                "the live deployment was rebuilt"
+            )
+        );
+    }
+    checks.check(redeploys.len() == 1, "one redeploy");
+    println!(
+        "   requests: Cloudflare {} (list, probe PUT and DELETE, write), Vercel {} (list, probe POST and DELETE, write, project, redeploy) {}",
+        cloudflare.requests().len(),
+        vercel.requests().len(),
+        checks.check(
+            cloudflare.requests().len() == 4 && vercel.requests().len() == 6,
+            "4 Cloudflare and 4 + 2 Vercel requests"
+        )
+    );
 }
 
 /// A consumer repository that redeploys on `turso-token-rotated`.
