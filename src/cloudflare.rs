@@ -86,19 +86,13 @@ impl Cloudflare {
         let Scope::Worker { account, script } = &target.scope else {
             anyhow::bail!("{what}: {} is not a Cloudflare Worker", target.scope);
         };
-        let call = Call {
-            method,
-            url: format!(
-                "{}/accounts/{}/workers/scripts/{}/secrets{tail}",
-                self.base,
-                segment(account),
-                segment(script)
-            ),
-            bearer: Some(&self.token),
-            headers: Vec::new(),
-            body: body.map(|b| b.to_string()),
-        };
-        let reply = call
+        let url = format!(
+            "{}/accounts/{}/workers/scripts/{}/secrets{tail}",
+            self.base,
+            segment(account),
+            segment(script)
+        );
+        let reply = Call::json(method, url, &self.token, body)
             .send(&self.agent, &self.policy, what)
             .with_context(|| format!("Cloudflare API at {}", self.base))?;
         let envelope: Option<Envelope> = serde_json::from_str(&reply.body).ok();

@@ -37,7 +37,18 @@ pub struct Call<'a> {
     pub body: Option<String>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// A request with a bearer token and an optional JSON body.
+    pub fn json(method: &'a str, url: String, bearer: &'a Secret, body: Option<serde_json::Value>) -> Self {
+        Call {
+            method,
+            url,
+            bearer: Some(bearer),
+            headers: Vec::new(),
+            body: body.map(|b| b.to_string()),
+        }
+    }
+
     pub fn send(&self, agent: &ureq::Agent, policy: &Policy, what: &str) -> Result<Reply> {
         policy.send(what, |timeout| self.attempt(agent, timeout))
     }

@@ -114,14 +114,7 @@ impl Turso {
             segment(&self.organization),
             segment(group)
         );
-        let call = Call {
-            method,
-            url,
-            bearer: Some(&self.token),
-            headers: Vec::new(),
-            body: body.map(|b| b.to_string()),
-        };
-        let reply = call
+        let reply = Call::json(method, url, &self.token, body)
             .send(&self.agent, policy, what)
             .with_context(|| format!("Turso API at {}", self.base))?;
         if reply.ok() {

@@ -183,14 +183,7 @@ impl Vercel {
             Some(team) => format!("{}{route}?{team}", self.base),
             None => format!("{}{route}", self.base),
         };
-        let call = Call {
-            method,
-            url,
-            bearer: Some(&self.token),
-            headers: Vec::new(),
-            body: body.map(|b| b.to_string()),
-        };
-        let reply = call
+        let reply = Call::json(method, url, &self.token, body)
             .send(&self.agent, &self.policy, what)
             .with_context(|| format!("Vercel API at {}", self.base))?;
         if reply.ok() {

@@ -149,17 +149,9 @@ fn assert_url_not_printed(result: &RunResult, case: &str) {
 // ---------------------------------------------------------------------------
 // The fakes themselves.
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent()
-}
-
 /// POSTs `body` as JSON with a bearer token; returns the status.
 fn post(url: &str, token: &str, body: &Value) -> u16 {
-    agent()
+    common::test_agent()
         .post(url)
         .header("Authorization", format!("Bearer {token}"))
         .header("Content-Type", "application/json")
@@ -251,7 +243,7 @@ fn fake_github_takes_a_dispatch_token_for_dispatches_only() {
     assert_eq!(post(&repository, GH_TOKEN, &json!({"event_type": "x"})), 204);
     let tokens: Vec<String> = github.dispatches().into_iter().map(|d| d.token).collect();
     assert_eq!(tokens, [DISPATCH_TOKEN, DISPATCH_TOKEN, GH_TOKEN]);
-    let key = agent()
+    let key = common::test_agent()
         .get(format!("{base}/repos/acme/deploy/actions/secrets/public-key"))
         .header("Authorization", format!("Bearer {DISPATCH_TOKEN}"))
         .call()
@@ -278,7 +270,7 @@ fn the_receiver_verifies_standard_webhooks_signatures() {
 
     let hook = Webhook::start("/hooks/T000/B000/XXXXsecretXXXX?sig=XYZsecret").signed_with(NOTIFY_SECRET);
     let send = |url: &str, id: &str, timestamp: &str, signature: &str| {
-        agent()
+        common::test_agent()
             .post(url)
             .header("Content-Type", "application/json")
             .header("webhook-id", id)

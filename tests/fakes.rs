@@ -14,14 +14,6 @@ use serde_json::{json, Value};
 
 use common::{parse_github_output, FakeGitHub, FakeTurso, Fault, FaultAction, Journal, Runner, Scope};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent()
-}
-
 /// (status, body) of a response.
 fn read(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
     let mut response = response.expect("request");
@@ -60,7 +52,7 @@ fn select_one(agent: &ureq::Agent, db_url: &str, jwt: &str) -> (u16, String) {
 fn turso_rotation_kills_old_tokens() {
     let turso = FakeTurso::start("acme", TURSO_KEY);
     turso.add_group("prod").add_database("prod", "app");
-    let agent = agent();
+    let agent = common::test_agent();
     let group_url = format!("{}/v1/organizations/acme/groups/prod", turso.url());
 
     let (status, body) = read(
@@ -127,7 +119,7 @@ fn turso_pipeline_rejects_close_and_can_delay() {
     let turso = FakeTurso::start("acme", TURSO_KEY);
     turso.add_group("prod").add_database("prod", "app");
     turso.propagation_delay(2);
-    let agent = agent();
+    let agent = common::test_agent();
     let jwt = turso.issue_token("prod");
     let db = turso.database_url("app");
     assert_eq!(select_one(&agent, &db, &jwt).0, 401);
@@ -147,7 +139,7 @@ fn github_opens_sealed_secrets() {
     let github = FakeGitHub::start(GH_TOKEN).with_base_path("/api/v3");
     github.add_repo("acme/app");
     github.add_environment("acme/app", "prod east");
-    let agent = agent();
+    let agent = common::test_agent();
     let env_base = format!("{}/repos/acme/app/environments/prod%20east/secrets", github.api_url());
 
     let (status, body) = read(
@@ -239,7 +231,7 @@ fn github_org_secret_keeps_visibility() {
     let url = format!("{}/orgs/acme/actions/secrets/TURSO_AUTH_TOKEN", github.url());
     let put = |body: Value| {
         read(
-            agent()
+            common::test_agent()
                 .put(&url)
                 .header("Authorization", format!("Bearer {GH_TOKEN}"))
                 .send(body.to_string()),
@@ -268,7 +260,7 @@ fn faults_count_down_and_journal_orders_both_apis() {
     turso.add_group("prod");
     let github = FakeGitHub::start(GH_TOKEN).with_journal(&journal);
     github.add_repo("acme/app");
-    let agent = agent();
+    let agent = common::test_agent();
 
     turso.fault(Fault::new("POST", "/auth/rotate", FaultAction::status(503, "busy")).times(2));
     turso.fault(Fault::new(
@@ -329,7 +321,7 @@ fn hang_does_not_block_other_requests() {
     assert!(hung.get(&url).call().is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
     let (status, _) = read(
-        agent()
+        common::test_agent()
             .get(&url)
             .header("Authorization", format!("Bearer {TURSO_KEY}"))
             .call(),

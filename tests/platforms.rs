@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -156,17 +155,9 @@ fn no_leak(result: &RunResult, token: Option<&str>) {
 // ---------------------------------------------------------------------------
 // The fakes themselves.
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent()
-}
-
 /// (status, JSON body) of one request with a bearer token.
 fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let agent = agent();
+    let agent = common::test_agent();
     let auth = format!("Bearer {token}");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let response = match method {

@@ -188,20 +188,13 @@ fn an_environment_secret_is_aged_by_its_own_metadata() {
 #[test]
 fn a_dry_run_says_whether_a_rotation_is_due() {
     let world = World::new();
+    let runner = world.runner().input("rotate-after", "7d").input("dry-run", "true");
     secret_written_days_ago(&world, 1);
-    let result = world
-        .runner()
-        .input("rotate-after", "7d")
-        .input("dry-run", "true")
-        .run();
+    let result = runner.run();
     result.assert_exit(0);
     assert!(result.summary.contains("not due"), "{}", result.summary);
     secret_written_days_ago(&world, 9);
-    let result = world
-        .runner()
-        .input("rotate-after", "7d")
-        .input("dry-run", "true")
-        .run();
+    let result = runner.run();
     result.assert_exit(0);
     assert!(result.summary.contains("due, would write"), "{}", result.summary);
     assert_eq!(world.writes(), 0);

@@ -30,3 +30,13 @@ pub use turso::FakeTurso;
 pub use vercel::{EnvVar, FakeVercel, Redeploy};
 #[allow(unused_imports)]
 pub use webhook::Webhook;
+
+/// A plain HTTP client for tests that talk to a fake directly: error
+/// statuses come back as answers, and nothing waits long.
+pub fn test_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .new_agent()
+}
