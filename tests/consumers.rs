@@ -689,6 +689,32 @@ fn notify_on_failure_is_silent_on_success_and_reports_a_failure() {
 }
 
 #[test]
+fn a_run_that_stops_in_preflight_is_reported_too() {
+    let world = World::new();
+    let hook = receiver(&world);
+    let result = world
+        .runner()
+        .input("api-token", "turso-api-token-revoked-000")
+        .input("notify-url", &hook.notify_url())
+        .input("notify-on", "failure")
+        .run();
+    result.assert_exit(1);
+    assert_eq!(world.turso.rotations("prod"), 0);
+    let messages = hook.messages();
+    assert_eq!(messages.len(), 1, "the channel hears of a preflight failure");
+    let body = messages[0].json();
+    assert_eq!(body["type"], "turso.token.rotation_failed");
+    let group = &body["data"]["groups"][0];
+    assert_eq!(group["result"], "failed");
+    assert!(
+        group["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nothing was rotated")),
+        "{group}"
+    );
+}
+
+#[test]
 fn slack_and_teams_get_their_own_shapes() {
     // Slack: text plus blocks, server text escaped for mrkdwn.
     let world = World::new();
