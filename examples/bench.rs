@@ -4,14 +4,19 @@
 //! cargo run --release --example bench                  # about a minute
 //! cargo run --release --example bench -- --clean-build # adds a clean release build (minutes)
 //! cargo run --release --example bench -- --runs 50     # more runs per median
+//! cargo run --release --example bench -- --python      # also against Python's http.server
 //! ```
 //!
 //! It runs the real release binary against the fake Turso and GitHub APIs of
 //! `tests/common/` on 127.0.0.1: one rotation end to end (whole process,
-//! median of N) with the requests and connections it made to each API,
-//! cold start (`--version`), peak memory, binary size, optionally a clean
-//! release build, and many groups rotated by as many processes at once.
-//! Nothing is asserted: the figures are for reading (`docs/benchmarks.md`).
+//! median of N: wall time, and CPU time user + system as `wait4` reports it)
+//! with the requests and connections it made to each API, cold start
+//! (`--version`), peak memory, binary size, optionally a clean release
+//! build, and many groups rotated by as many processes at once. With
+//! `--python`, one rotation also runs against `examples/bench_server.py`
+//! (Python's `http.server`, a server the client's authors did not shape),
+//! plainly and over TLS. Nothing is asserted: the figures are for reading
+//! (`docs/benchmarks.md`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,8 +24,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Output, Stdio};
+use std::process::{Child, Command, ExitCode, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
@@ -42,7 +50,10 @@ const BUDGET: Counts = Counts {
 const GROUP_SIZES: [usize; 3] = [1, 10, 50];
 /// Repetitions of each group size; the median is shown.
 const GROUP_REPEATS: usize = 3;
-const GNU_TIME: &str = "/usr/bin/time";
+/// The independent server of `--python`, relative to the package.
+const PYTHON_SERVER: &str = "examples/bench_server.py";
+/// The system bundle the TLS runs extend with the Python server's CA.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 const USAGE: &str = "\
 Usage: cargo run --release --example bench [-- OPTIONS]
@@ -50,17 +61,29 @@ Usage: cargo run --release --example bench [-- OPTIONS]
   --runs N        runs per median (default 20)
   --clean-build   also time `cargo build --release --locked` into a fresh
                   CARGO_TARGET_DIR under the temp directory (takes minutes)
+  --python        also time one rotation against examples/bench_server.py
+                  (Python's http.server), plain and over TLS (needs python3,
+                  and openssl for TLS, on PATH)
+  --bin PATH      measure this binary (e.g. the static one of
+                  .ci/build-static) instead of building target/release's
+  --quick         no many-groups runs
 ";
 
 struct Options {
     runs: usize,
     clean_build: bool,
+    python: bool,
+    bin: Option<PathBuf>,
+    quick: bool,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
     let mut options = Options {
         runs: 20,
         clean_build: false,
+        python: false,
+        bin: None,
+        quick: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +96,9 @@ fn parse_args() -> Result<Option<Options>, String> {
                 };
             }
             "--clean-build" => options.clean_build = true,
+            "--python" => options.python = true,
+            "--quick" => options.quick = true,
+            "--bin" => options.bin = Some(args.next().ok_or("--bin needs a path")?.into()),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unexpected argument '{other}'")),
         }
@@ -98,12 +124,17 @@ fn main() -> ExitCode {
              run `cargo run --release --example bench` for the figures that matter"
         );
     }
-    progress("building the binary");
-    let bin = match support::build_binary() {
-        Ok(bin) => bin,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            return ExitCode::FAILURE;
+    let bin = match &options.bin {
+        Some(bin) => bin.clone(),
+        None => {
+            progress("building the binary");
+            match support::build_binary() {
+                Ok(bin) => bin,
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
     };
     match run(&bin, &options) {
@@ -132,20 +163,13 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
     for group in &groups {
         world.turso.add_group(group);
     }
+    let fakes = Apis::of(&world);
     let runs = options.runs;
     let mut rows: Vec<[String; 3]> = Vec::new();
 
     progress(&format!("one rotation, {runs} runs (after one warm-up run)"));
-    let single = rotations(&world, bin, &scratch, runs)?;
-    rows.push([
-        "One rotation, end to end".into(),
-        duration(median(&single.times)),
-        format!(
-            "median of {runs} (min {}, max {}); whole process, fakes on 127.0.0.1",
-            duration(min(&single.times)),
-            duration(max(&single.times))
-        ),
-    ]);
+    let single = rotations(&world, &fakes, bin, &scratch, runs)?;
+    rows.extend(rotation_rows(&single.costs, "fakes on 127.0.0.1"));
     for (api, pick, goal) in [
         (
             "Turso",
@@ -154,38 +178,12 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
         ),
         ("GitHub", |c: &Counts| c.github, BUDGET.github),
     ] {
-        let seen: BTreeMap<(usize, usize), usize> = single.counts.iter().fold(BTreeMap::new(), |mut m, c| {
-            *m.entry(pick(c)).or_default() += 1;
-            m
-        });
-        let result = seen
-            .iter()
-            .map(|((requests, connections), n)| {
-                let times = if seen.len() > 1 {
-                    format!(" ({n} runs)")
-                } else {
-                    String::new()
-                };
-                format!("{requests} / {connections}{times}")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let verdict = if seen.keys().all(|c| *c == goal) {
-            "within"
-        } else {
-            "OVER"
-        };
-        rows.push([
-            format!("{api} requests / connections per rotation"),
-            result,
-            format!("goal {} / {}: {verdict} budget in all {runs} runs", goal.0, goal.1),
-        ]);
+        rows.push(budget_row(api, &single.counts, pick, goal));
     }
-    progress("peak memory of one rotation");
     rows.push([
         "Peak memory, one rotation".into(),
-        peak_rss(&rotation(&world, bin, &scratch.dir("rss"), "prod", SECRET)?.command),
-        "maximum resident set size (`/usr/bin/time -v`)".into(),
+        mib(median_of(&single.costs, |c| c.max_rss)),
+        format!("maximum resident set size (`wait4`'s `ru_maxrss`), median of {runs}"),
     ]);
 
     progress(&format!("cold start, {runs} runs of --version"));
@@ -193,28 +191,28 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
     for _ in 0..=runs {
         let mut command = Command::new(bin);
         command.arg("--version");
-        let (elapsed, output) = timed(&mut command)?;
+        let (cost, output) = timed(&mut command)?;
         if !output.status.success() {
             return Err(format!("`{} --version` failed: {}", bin.display(), output.status));
         }
-        starts.push(elapsed);
+        starts.push(cost);
     }
     starts.remove(0); // the warm-up run
+    let walls: Vec<Duration> = starts.iter().map(|c| c.wall).collect();
+    let cpus: Vec<Duration> = starts.iter().map(Cost::cpu).collect();
     rows.push([
         "Cold start (`--version`)".into(),
-        duration(median(&starts)),
+        format!("{}, {} CPU", duration(median(&walls)), duration(median(&cpus))),
         format!(
-            "median of {runs} (min {}, max {}); fork, exec, print, exit",
-            duration(min(&starts)),
-            duration(max(&starts))
+            "median of {runs} (wall min {}, max {}); fork, exec, print, exit",
+            duration(min(&walls)),
+            duration(max(&walls))
         ),
     ]);
-    let mut version = Command::new(bin);
-    version.arg("--version");
     rows.push([
         "Peak memory, `--version`".into(),
-        peak_rss(&version),
-        "maximum resident set size (`/usr/bin/time -v`)".into(),
+        mib(median_of(&starts, |c| c.max_rss)),
+        format!("maximum resident set size (`wait4`'s `ru_maxrss`), median of {runs}"),
     ]);
 
     let size = fs::metadata(bin)
@@ -233,11 +231,15 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
 
     if options.clean_build {
         progress("clean release build (minutes)");
-        let (elapsed, crates) = clean_build()?;
+        let (cost, crates) = clean_build()?;
         rows.push([
             "Clean release build".into(),
-            duration(elapsed),
-            format!("`cargo build --release --locked` into a fresh CARGO_TARGET_DIR, {crates} crates compiled"),
+            duration(cost.wall),
+            format!(
+                "`cargo build --release --locked` into a fresh CARGO_TARGET_DIR, {crates} crates compiled; \
+                 {} CPU (user + system of cargo and everything it ran)",
+                duration(cost.cpu())
+            ),
         ]);
     } else {
         rows.push([
@@ -250,18 +252,21 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
     let workers = thread::available_parallelism().map_or(1, |n| n.get());
     let mut group_rows = Vec::new();
     let mut warnings: BTreeMap<String, usize> = BTreeMap::new();
-    for size in GROUP_SIZES {
+    let sizes: &[usize] = if options.quick { &[] } else { &GROUP_SIZES };
+    for &size in sizes {
         progress(&format!(
             "{size} group(s), {workers} process(es) at a time, {GROUP_REPEATS} repetitions"
         ));
         let mut walls = Vec::new();
+        let mut cpus = Vec::new();
         let mut seen = Vec::new();
         let mut last = None;
         // A warm-up batch first, as for the single rotation.
-        many_groups(&world, bin, &scratch, &groups[..size], workers)?;
+        many_groups(&world, &fakes, bin, &scratch, &groups[..size], workers)?;
         for _ in 0..GROUP_REPEATS {
-            let (wall, outcome) = many_groups(&world, bin, &scratch, &groups[..size], workers)?;
+            let (wall, outcome) = many_groups(&world, &fakes, bin, &scratch, &groups[..size], workers)?;
             walls.push(wall);
+            cpus.push(outcome.cpu);
             seen.push(outcome.warnings.len());
             for warning in &outcome.warnings {
                 *warnings.entry(warning.clone()).or_default() += 1;
@@ -275,11 +280,39 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
             size.to_string(),
             duration(wall),
             duration(wall / size as u32),
+            duration(median(&cpus) / size as u32),
             format!("{} + {}", outcome.counts.turso.0, outcome.counts.github.0),
             format!("{} + {}", outcome.counts.turso.1, outcome.counts.github.1),
             seen.join(", "),
         ]);
     }
+
+    let python_rows = if options.python {
+        progress(&format!(
+            "one rotation against Python's http.server, {runs} runs (after one warm-up run)"
+        ));
+        let mut rows = python(bin, &scratch, runs, false)?;
+        progress(&format!(
+            "one rotation against Python's http.server over TLS, {runs} runs (after one warm-up run)"
+        ));
+        // A binary that cannot do it (one whose Turso client ignores
+        // SSL_CERT_FILE) gets a row that says why, not a failed bench.
+        match python(bin, &scratch, runs, true) {
+            Ok(tls) => rows.extend(tls),
+            Err(e) => rows.push([
+                "One rotation over TLS".into(),
+                "failed".into(),
+                e.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .replace('|', "\\|"),
+            ]),
+        }
+        Some(rows)
+    } else {
+        None
+    };
 
     let mut text = String::new();
     text.push_str("### turso-rotate benchmarks\n\n");
@@ -291,28 +324,254 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
         if support::release() { "release" } else { "dev" }
     ));
     text.push_str(&table(&["Measure", "Result", "Detail"], &rows));
-    text.push_str(&format!(
-        "\nMany groups: each group its own Turso group and its own secret in {REPO}, one process per group, \
-         {workers} at a time (the core count); median wall time of {GROUP_REPEATS}, after a warm-up batch.\n\n"
-    ));
-    text.push_str(&table(
-        &[
-            "Groups",
-            "Wall time",
-            "Per group",
-            "Requests (Turso + GitHub)",
-            "Connections (Turso + GitHub)",
-            "Warnings (per repetition)",
-        ],
-        &group_rows,
-    ));
+    if !group_rows.is_empty() {
+        text.push_str(&format!(
+            "\nMany groups: each group its own Turso group and its own secret in {REPO}, one process per group, \
+             {workers} at a time (the core count); median of {GROUP_REPEATS}, after a warm-up batch. \
+             CPU: user + system of all the processes, per group.\n\n"
+        ));
+        text.push_str(&table(
+            &[
+                "Groups",
+                "Wall time",
+                "Per group",
+                "CPU per group",
+                "Requests (Turso + GitHub)",
+                "Connections (Turso + GitHub)",
+                "Warnings (per repetition)",
+            ],
+            &group_rows,
+        ));
+    }
     if !warnings.is_empty() {
         text.push_str("\nWarnings the processes printed (`::warning::`), with how often:\n\n");
         for (warning, n) in &warnings {
             text.push_str(&format!("- {n}x: {warning}\n"));
         }
     }
+    if let Some(python_rows) = python_rows {
+        text.push_str(&format!(
+            "\nThe same rotation against `{PYTHON_SERVER}` (Python's `http.server`, HTTP/1.1 keep-alive, \
+             one server per API), not against the fakes; then over TLS, with `SSL_CERT_FILE` naming \
+             {SYSTEM_BUNDLE} plus the bench's own CA, so that both clients load a real-size bundle \
+             and make a real handshake (ECDSA P-256):\n\n"
+        ));
+        text.push_str(&table(&["Measure", "Result", "Detail"], &python_rows));
+    }
     Ok(text)
+}
+
+/// The rows for one rotation: wall time and CPU time, medians.
+fn rotation_rows(costs: &[Cost], servers: &str) -> Vec<[String; 3]> {
+    let runs = costs.len();
+    let walls: Vec<Duration> = costs.iter().map(|c| c.wall).collect();
+    let cpus: Vec<Duration> = costs.iter().map(Cost::cpu).collect();
+    let users: Vec<Duration> = costs.iter().map(|c| c.user).collect();
+    let systems: Vec<Duration> = costs.iter().map(|c| c.system).collect();
+    vec![
+        [
+            "One rotation, end to end".into(),
+            duration(median(&walls)),
+            format!(
+                "median of {runs} (min {}, max {}); whole process, {servers}",
+                duration(min(&walls)),
+                duration(max(&walls))
+            ),
+        ],
+        [
+            "One rotation, CPU (user + system)".into(),
+            duration(median(&cpus)),
+            format!(
+                "median of {runs} (min {}, max {}; user {} + system {}); the process alone, from `wait4`",
+                duration(min(&cpus)),
+                duration(max(&cpus)),
+                duration(median(&users)),
+                duration(median(&systems))
+            ),
+        ],
+    ]
+}
+
+/// "Turso requests / connections per rotation" and its verdict.
+fn budget_row(api: &str, counts: &[Counts], pick: fn(&Counts) -> (usize, usize), goal: (usize, usize)) -> [String; 3] {
+    let runs = counts.len();
+    let seen: BTreeMap<(usize, usize), usize> = counts.iter().fold(BTreeMap::new(), |mut m, c| {
+        *m.entry(pick(c)).or_default() += 1;
+        m
+    });
+    let result = seen
+        .iter()
+        .map(|((requests, connections), n)| {
+            let times = if seen.len() > 1 {
+                format!(" ({n} runs)")
+            } else {
+                String::new()
+            };
+            format!("{requests} / {connections}{times}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let verdict = if seen.keys().all(|c| *c == goal) {
+        "within"
+    } else {
+        "OVER"
+    };
+    [
+        format!("{api} requests / connections per rotation"),
+        result,
+        format!("goal {} / {}: {verdict} budget in all {runs} runs", goal.0, goal.1),
+    ]
+}
+
+/// `runs` rotations against `examples/bench_server.py`, after a warm-up
+/// run; with `tls`, over HTTPS, trusting the system bundle plus the
+/// server's CA through `SSL_CERT_FILE`.
+fn python(bin: &Path, scratch: &Scratch, runs: usize, tls: bool) -> Result<Vec<[String; 3]>, String> {
+    let name = if tls { "python-tls" } else { "python" };
+    let dir = scratch.dir(name);
+    let server = PythonServer::start(tls.then(|| scratch.dir(&format!("{name}-certificates"))).as_deref())?;
+    let mut step = rotation(&server.apis, bin, &dir, "prod", SECRET)?;
+    if let Some(ca) = &server.ca {
+        let system = fs::read(SYSTEM_BUNDLE).map_err(|e| format!("reading {SYSTEM_BUNDLE}: {e}"))?;
+        let ca = fs::read(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+        let bundle = dir.join("bundle.pem");
+        fs::write(&bundle, [system, ca].concat()).map_err(|e| format!("writing {}: {e}", bundle.display()))?;
+        step.command.env("SSL_CERT_FILE", &bundle);
+    }
+    let mut costs = Vec::new();
+    let mut counts = Vec::new();
+    for run in 0..=runs {
+        server.reset()?;
+        let (cost, output) = step.run()?;
+        check(&output, "prod")?;
+        if run > 0 {
+            costs.push(cost);
+            counts.push(server.counts()?);
+        }
+    }
+    let (label, servers) = if tls {
+        (" over TLS", "Python's http.server with TLS on 127.0.0.1")
+    } else {
+        ("", "Python's http.server on 127.0.0.1")
+    };
+    let mut rows = rotation_rows(&costs, servers);
+    rows.push(budget_row("Turso", &counts, |c: &Counts| c.turso, BUDGET.turso));
+    rows.push(budget_row("GitHub", &counts, |c: &Counts| c.github, BUDGET.github));
+    for row in &mut rows {
+        row[0].push_str(label);
+    }
+    Ok(rows)
+}
+
+/// `python3 examples/bench_server.py`, stopped (stdin closed) on drop.
+struct PythonServer {
+    child: Child,
+    apis: Apis,
+    /// The plain HTTP server that counts and resets.
+    control: String,
+    /// With TLS: the CA that signed the servers' certificate.
+    ca: Option<PathBuf>,
+}
+
+impl PythonServer {
+    /// With `tls`, the servers speak HTTPS and keep their certificates there.
+    fn start(tls: Option<&Path>) -> Result<PythonServer, String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(PYTHON_SERVER);
+        let mut command = Command::new("python3");
+        command.arg(&script);
+        if let Some(dir) = tls {
+            fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            command.arg("--tls").arg(dir);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start `python3 {}`: {e}", script.display()))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        let url = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let (Some(turso), Some(github), Some(control)) = (url("turso="), url("github="), url("control=")) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{PYTHON_SERVER} did not print its URLs (got {line:?}; with TLS it needs `openssl` on PATH)"
+            ));
+        };
+        Ok(PythonServer {
+            child,
+            apis: Apis { turso, github },
+            control,
+            ca: url("ca=").map(PathBuf::from),
+        })
+    }
+
+    fn reset(&self) -> Result<(), String> {
+        control(&self.control, "POST", "/reset").map(drop)
+    }
+
+    fn counts(&self) -> Result<Counts, String> {
+        let of = |api: &str| -> Result<(usize, usize), String> {
+            let text = control(&self.control, "GET", api)?;
+            let mut numbers = text.split_whitespace().map(str::parse::<usize>);
+            match (numbers.next(), numbers.next()) {
+                (Some(Ok(requests)), Some(Ok(connections))) => Ok((requests, connections)),
+                _ => Err(format!("{}{api} answered {text:?}", self.control)),
+            }
+        };
+        Ok(Counts {
+            turso: of("/turso")?,
+            github: of("/github")?,
+        })
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// One request to the Python server's control server over its own
+/// connection (`Connection: close`); the body of the answer.
+fn control(url: &str, method: &str, path: &str) -> Result<String, String> {
+    let address = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).map_err(|e| format!("connecting to {url}: {e}"))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("{method} {url}{path}: {e}"))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("{method} {url}{path}: {e}"))?;
+    match answer.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 2") => Ok(body.to_owned()),
+        _ => Err(format!("{method} {url}{path} answered {answer:?}")),
+    }
+}
+
+/// Base URLs of the two APIs the binary is pointed at.
+struct Apis {
+    turso: String,
+    github: String,
+}
+
+impl Apis {
+    fn of(world: &World) -> Apis {
+        Apis {
+            turso: world.turso.url(),
+            github: world.github.api_url(),
+        }
+    }
 }
 
 /// Requests and connections one API saw: `(requests, connections)`.
@@ -337,28 +596,28 @@ fn clear(world: &World) {
 }
 
 struct Single {
-    times: Vec<Duration>,
+    costs: Vec<Cost>,
     counts: Vec<Counts>,
 }
 
 /// `runs` rotations of group `prod` into the repository secret, one after
 /// the other, after a warm-up run.
-fn rotations(world: &World, bin: &Path, scratch: &Scratch, runs: usize) -> Result<Single, String> {
+fn rotations(world: &World, apis: &Apis, bin: &Path, scratch: &Scratch, runs: usize) -> Result<Single, String> {
     let dir = scratch.dir("single");
     let mut single = Single {
-        times: Vec::new(),
+        costs: Vec::new(),
         counts: Vec::new(),
     };
     for run in 0..=runs {
         clear(world);
         let writes = world.github.secret_writes(SECRET);
-        let (elapsed, output) = rotation(world, bin, &dir, "prod", SECRET)?.run()?;
+        let (cost, output) = rotation(apis, bin, &dir, "prod", SECRET)?.run()?;
         check(&output, "prod")?;
         if world.github.secret_writes(SECRET) != writes + 1 {
             return Err(format!("run {run}: the secret {SECRET} was not written"));
         }
         if run > 0 {
-            single.times.push(elapsed);
+            single.costs.push(cost);
             single.counts.push(Counts::of(world));
         }
     }
@@ -369,12 +628,15 @@ struct ManyOutcome {
     counts: Counts,
     /// The `::warning::` annotations the processes printed.
     warnings: Vec<String>,
+    /// CPU time (user + system) of all the processes.
+    cpu: Duration,
 }
 
 /// Rotates each group into its own secret, one process per group, up to
 /// `workers` at a time; returns the wall time of the whole batch.
 fn many_groups(
     world: &World,
+    apis: &Apis,
     bin: &Path,
     scratch: &Scratch,
     groups: &[String],
@@ -387,11 +649,12 @@ fn many_groups(
     let steps: Vec<Mutex<Step>> = groups
         .iter()
         .enumerate()
-        .map(|(i, g)| rotation(world, bin, &scratch.dir(&format!("group-{i}")), g, &secret(g)).map(Mutex::new))
+        .map(|(i, g)| rotation(apis, bin, &scratch.dir(&format!("group-{i}")), g, &secret(g)).map(Mutex::new))
         .collect::<Result<_, _>>()?;
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let warnings = Mutex::new(Vec::new());
+    let cpu = Mutex::new(Duration::ZERO);
     let started = Instant::now();
     thread::scope(|scope| {
         for _ in 0..workers.min(groups.len()) {
@@ -402,7 +665,8 @@ fn many_groups(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .run()
-                    .and_then(|(_, output)| {
+                    .and_then(|(cost, output)| {
+                        *cpu.lock().unwrap_or_else(|e| e.into_inner()) += cost.cpu();
                         warnings
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -437,6 +701,7 @@ fn many_groups(
         ManyOutcome {
             counts: Counts::of(world),
             warnings: warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+            cpu: cpu.into_inner().unwrap_or_else(|e| e.into_inner()),
         },
     ))
 }
@@ -444,7 +709,7 @@ fn many_groups(
 /// The binary set up as the Actions runner starts a step: a clean
 /// environment with the `GITHUB_*` variables and the `INPUT_*` ones, fresh
 /// output and summary files in `dir`, the workspace as working directory.
-fn rotation(world: &World, bin: &Path, dir: &Path, group: &str, secret: &str) -> Result<Step, String> {
+fn rotation(apis: &Apis, bin: &Path, dir: &Path, group: &str, secret: &str) -> Result<Step, String> {
     let workspace = dir.join("workspace");
     let commands = dir.join("_runner_file_commands");
     for d in [&workspace, &commands] {
@@ -452,15 +717,13 @@ fn rotation(world: &World, bin: &Path, dir: &Path, group: &str, secret: &str) ->
     }
     let output = commands.join("set_output");
     let summary = commands.join("step_summary");
-    let turso_url = world.turso.url();
-    let github_url = world.github.api_url();
     let vars: [(&str, &str); 19] = [
         ("GITHUB_ACTIONS", "true"),
         ("GITHUB_OUTPUT", path_str(&output)?),
         ("GITHUB_STEP_SUMMARY", path_str(&summary)?),
         ("GITHUB_WORKSPACE", path_str(&workspace)?),
         ("GITHUB_REPOSITORY", REPO),
-        ("GITHUB_API_URL", &github_url),
+        ("GITHUB_API_URL", &apis.github),
         ("GITHUB_SERVER_URL", "https://github.com"),
         ("GITHUB_RUN_ID", "42"),
         ("GITHUB_ACTOR", "octocat"),
@@ -471,12 +734,14 @@ fn rotation(world: &World, bin: &Path, dir: &Path, group: &str, secret: &str) ->
         ("INPUT_API-TOKEN", API_TOKEN),
         ("INPUT_SECRET-NAME", secret),
         ("INPUT_GITHUB-TOKEN", GH_TOKEN),
-        ("INPUT_TURSO-API-URL", &turso_url),
+        ("INPUT_TURSO-API-URL", &apis.turso),
         ("INPUT_EXPIRATION", "15d"),
         ("INPUT_DRY-RUN", ""),
     ];
     let mut command = Command::new(bin);
     command.env_clear().envs(vars).current_dir(&workspace);
+    // Nothing else of this environment, not even SSL_CERT_FILE or
+    // SSL_CERT_DIR: a Docker action's container sees neither.
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
     }
@@ -494,7 +759,7 @@ struct Step {
 
 impl Step {
     /// Runs it with empty step files, as the runner gives each step.
-    fn run(&mut self) -> Result<(Duration, Output), String> {
+    fn run(&mut self) -> Result<(Cost, Output), String> {
         for path in &self.files {
             fs::write(path, "").map_err(|e| format!("resetting {}: {e}", path.display()))?;
         }
@@ -506,17 +771,83 @@ fn path_str(path: &Path) -> Result<&str, String> {
     path.to_str().ok_or_else(|| format!("{} is not UTF-8", path.display()))
 }
 
-/// Runs `command` to the end; the time covers spawn to exit.
-fn timed(command: &mut Command) -> Result<(Duration, Output), String> {
+/// What one process cost, as the kernel accounted it.
+#[derive(Clone, Copy, Debug)]
+struct Cost {
+    /// Spawn to exit, as the parent saw it.
+    wall: Duration,
+    /// CPU time in user and in kernel mode (`wait4`'s `ru_utime`,
+    /// `ru_stime`), the process and any children it waited for.
+    user: Duration,
+    system: Duration,
+    /// Peak resident memory in bytes (`ru_maxrss`).
+    max_rss: u64,
+}
+
+impl Cost {
+    fn cpu(&self) -> Duration {
+        self.user + self.system
+    }
+}
+
+/// Runs `command` to the end and reaps it with `wait4`, which also hands
+/// back the CPU time and peak memory the kernel accounted to it; the wall
+/// time covers spawn to exit.
+fn timed(command: &mut Command) -> Result<(Cost, Output), String> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let output = command
-        .output()
+    let mut child = command
+        .spawn()
         .map_err(|e| format!("cannot start {}: {e}", command.get_program().to_string_lossy()))?;
-    Ok((started.elapsed(), output))
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let (status, usage) = wait4(&child)?;
+    let wall = started.elapsed();
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let cost = Cost {
+        wall,
+        user: time(usage.ru_utime),
+        system: time(usage.ru_stime),
+        max_rss: usage.ru_maxrss as u64 * 1024, // kilobytes on Linux
+    };
+    Ok((cost, output))
+}
+
+/// Waits for `child` with `wait4(2)`: its exit status and resource usage.
+/// The child is reaped here, so `Child::wait` must not be called after.
+fn wait4(child: &Child) -> Result<(ExitStatus, libc::rusage), String> {
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; zeroes are a valid value for it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to a c_int and a rusage owned by this frame.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            return Ok((ExitStatus::from_raw(status), usage));
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("wait4 for process {pid}: {error}"));
+        }
+    }
 }
 
 /// A failed run becomes an error with its exit status, stderr and
@@ -545,48 +876,10 @@ fn warnings_of(output: &Output) -> Vec<String> {
         .collect()
 }
 
-/// Peak resident memory of `command`, from GNU time's `-v` report, or why
-/// it is not known.
-fn peak_rss(command: &Command) -> String {
-    if !Path::new(GNU_TIME).is_file() {
-        return "n/a (no /usr/bin/time: `apt-get install -y time`)".into();
-    }
-    let report = std::env::temp_dir().join(format!("turso-rotate-bench-time-{}", std::process::id()));
-    let mut timed_command = Command::new(GNU_TIME);
-    timed_command
-        .arg("-v")
-        .arg("-o")
-        .arg(&report)
-        .arg(command.get_program());
-    timed_command.args(command.get_args());
-    timed_command.env_clear();
-    for (key, value) in command.get_envs() {
-        if let Some(value) = value {
-            timed_command.env(key, value);
-        }
-    }
-    if let Some(dir) = command.get_current_dir() {
-        timed_command.current_dir(dir);
-    }
-    let result = timed(&mut timed_command);
-    let text = fs::read_to_string(&report).unwrap_or_default();
-    let _ = fs::remove_file(&report);
-    match result {
-        Ok((_, output)) if output.status.success() => {}
-        _ => return "n/a (`/usr/bin/time -v` failed)".into(),
-    }
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|kb| kb.trim().parse::<u64>().ok())
-        .map_or_else(
-            || "n/a (no maximum resident set size reported)".into(),
-            |kb| mib(kb * 1024),
-        )
-}
-
 /// Times `cargo build --release --locked` into a fresh target directory;
-/// returns the time and the number of crates compiled.
-fn clean_build() -> Result<(Duration, usize), String> {
+/// returns what it cost (CPU: cargo and every compiler it waited for) and
+/// the number of crates compiled.
+fn clean_build() -> Result<(Cost, usize), String> {
     let target = std::env::temp_dir().join(format!("turso-rotate-clean-build-{}", std::process::id()));
     let _ = fs::remove_dir_all(&target);
     let mut command = support::cargo();
@@ -597,7 +890,7 @@ fn clean_build() -> Result<(Duration, usize), String> {
         .env_remove("CARGO_BUILD_TARGET_DIR");
     let result = timed(&mut command);
     let _ = fs::remove_dir_all(&target);
-    let (elapsed, output) = result?;
+    let (cost, output) = result?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         return Err(format!("the clean build failed ({}):\n{stderr}", output.status));
@@ -606,7 +899,7 @@ fn clean_build() -> Result<(Duration, usize), String> {
         .lines()
         .filter(|l| l.trim_start().starts_with("Compiling "))
         .count();
-    Ok((elapsed, crates))
+    Ok((cost, crates))
 }
 
 /// Per-run directories under the temp directory, removed at the end.
@@ -687,6 +980,12 @@ fn min(times: &[Duration]) -> Duration {
 
 fn max(times: &[Duration]) -> Duration {
     times.iter().copied().max().unwrap_or_default()
+}
+
+fn median_of(costs: &[Cost], pick: fn(&Cost) -> u64) -> u64 {
+    let mut values: Vec<u64> = costs.iter().map(pick).collect();
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 fn duration(d: Duration) -> String {

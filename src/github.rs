@@ -68,17 +68,13 @@ impl GitHub {
             .enable_all()
             .build()
             .context("starting the GitHub client's runtime")?;
-        // octocrab's connector needs a running reactor when it is built.
+        // octocrab's worker task needs a running runtime when it is built.
         let client = runtime
             .block_on(async {
-                Octocrab::builder()
-                    .base_uri(access.api_url.as_str())?
-                    .personal_token(access.token.expose().to_owned())
-                    .set_connect_timeout(Some(CONNECT_TIMEOUT))
-                    .build()
+                crate::tls::github_client(access.api_url.as_str(), access.token.expose(), CONNECT_TIMEOUT)
             })
             .map_err(|e| {
-                let hint = match chain(&e) {
+                let hint = match format!("{e:#}") {
                     text if text.contains("root CA") => format!(
                         "{text}; install a CA bundle (/etc/ssl/certs/ca-certificates.crt) or point SSL_CERT_FILE at one"
                     ),

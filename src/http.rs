@@ -22,6 +22,14 @@ pub fn agent() -> ureq::Agent {
         // Neither API redirects; a redirect is reported, never followed.
         .max_redirects(0)
         .user_agent(USER_AGENT)
+        .tls_config(crate::tls::ureq_config())
+        // ureq's default buffers are 128 KiB each: each an mmap, zero-filled
+        // and unmapped per connection. The input one must hold a whole
+        // response head: just over ureq's 64 KiB limit on one, so that a
+        // longer head is still reported as too big. The output one holds
+        // only our small request heads (bodies go through in pieces).
+        .input_buffer_size(65 * 1024)
+        .output_buffer_size(16 * 1024)
         .build()
         .new_agent()
 }

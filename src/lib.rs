@@ -17,6 +17,7 @@ pub mod rotate;
 pub mod seal;
 pub mod secret;
 pub mod targets;
+pub mod tls;
 pub mod turso;
 pub mod vercel;
 pub mod workflow;
