@@ -34,7 +34,7 @@ RUN touch src/main.rs src/lib.rs \
 # ENTRYPOINT (no shell: /bin/sh would drop the INPUT_SECRET-NAME style
 # variables, and scratch has none anyway).
 FROM scratch
-# octocrab's rustls reads the system's native roots from this file.
+# The GitHub client (src/tls.rs) trusts the roots of this one file.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /turso-rotate /turso-rotate
 ENTRYPOINT ["/turso-rotate"]

@@ -35,7 +35,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::Scope;
+use common::{FakeCloudflare, FakeVercel, Scope, Server, Webhook};
 use support::display_path;
 
 const REPO: &str = "acme/app";
@@ -185,6 +185,9 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
         mib(median_of(&single.costs, |c| c.max_rss)),
         format!("maximum resident set size (`wait4`'s `ru_maxrss`), median of {runs}"),
     ]);
+
+    progress(&format!("variants (roll, consumers, platforms), {runs} runs each"));
+    rows.extend(variants(&world, &fakes, bin, &scratch, runs)?);
 
     progress(&format!("cold start, {runs} runs of --version"));
     let mut starts = Vec::new();
@@ -622,6 +625,109 @@ fn rotations(world: &World, apis: &Apis, bin: &Path, scratch: &Scratch, runs: us
         }
     }
     Ok(single)
+}
+
+/// One run shape beside the invalidating rotation into one secret.
+struct Variant {
+    name: &'static str,
+    /// Extra `INPUT_*` variables (and their values) on top of [`rotation`]'s.
+    inputs: Vec<(&'static str, String)>,
+    /// Requests it may make, per API, in [`variants`]' order of APIs.
+    budget: [usize; 5],
+}
+
+/// The roll, a rotation that tells its consumers, and the platform
+/// targets: each run `runs` times; a row each with its requests per API
+/// (Turso, GitHub, webhook, Cloudflare, Vercel) and its cost.
+fn variants(
+    world: &World,
+    apis: &Apis,
+    bin: &Path,
+    scratch: &Scratch,
+    runs: usize,
+) -> Result<Vec<[String; 3]>, String> {
+    const CF_TOKEN: &str = "cf-bench-token-0123456789";
+    const VERCEL_TOKEN: &str = "vercel-bench-token-0123456789";
+    world.github.add_repo("acme/web");
+    let webhook = Webhook::start("/hooks/bench").signed_with("whsec_YmVuY2gtd2ViaG9vay1rZXk=");
+    let cloudflare = FakeCloudflare::start(CF_TOKEN);
+    cloudflare.add_worker("0123abcd", "api");
+    let vercel = FakeVercel::start(VERCEL_TOKEN);
+    vercel.add_project("web");
+    vercel.add_live_deployment("web");
+    let shapes = [
+        Variant {
+            name: "Roll (`mode: roll`, nothing invalidated)",
+            inputs: vec![("INPUT_MODE", "roll".into())],
+            budget: [2, 4, 0, 0, 0],
+        },
+        Variant {
+            name: "Rotation, one repository dispatch, one signed notification",
+            inputs: vec![
+                ("INPUT_DISPATCH", "repository:acme/web".into()),
+                ("INPUT_NOTIFY-URL", webhook.notify_url()),
+                ("INPUT_NOTIFY-SECRET", "whsec_YmVuY2gtd2ViaG9vay1rZXk=".into()),
+            ],
+            budget: [3, 5, 1, 0, 0],
+        },
+        Variant {
+            name: "Rotation into a Worker secret and a Vercel variable, Vercel redeployed",
+            inputs: vec![
+                ("INPUT_SECRET-NAME", String::new()),
+                (
+                    "INPUT_SECRETS",
+                    format!("cloudflare:0123abcd:api:{SECRET}\nvercel:web:{SECRET}"),
+                ),
+                ("INPUT_DISPATCH", "vercel:web".into()),
+                ("INPUT_CLOUDFLARE-API-TOKEN", CF_TOKEN.into()),
+                ("INPUT_CLOUDFLARE-API-URL", cloudflare.api_url()),
+                ("INPUT_VERCEL-TOKEN", VERCEL_TOKEN.into()),
+                ("INPUT_VERCEL-API-URL", vercel.api_url()),
+            ],
+            budget: [3, 0, 0, 4, 6],
+        },
+    ];
+    let servers: [&Server; 5] = [&world.turso, &world.github, &webhook, &cloudflare, &vercel];
+    let mut rows = Vec::new();
+    for (n, shape) in shapes.iter().enumerate() {
+        let dir = scratch.dir(&format!("variant-{n}"));
+        let mut step = rotation(apis, bin, &dir, "prod", SECRET)?;
+        for (name, value) in &shape.inputs {
+            step.command.env(name, value);
+        }
+        let mut costs = Vec::new();
+        let mut counts = Vec::new();
+        for run in 0..=runs {
+            servers.iter().for_each(|s| s.clear_requests());
+            let (cost, output) = step.run()?;
+            check(&output, "prod")?;
+            if run > 0 {
+                costs.push(cost);
+                counts.push(servers.map(|s| s.requests().len()));
+            }
+        }
+        let most = counts.iter().copied().max().unwrap_or_default();
+        let within = most.iter().zip(shape.budget).all(|(seen, budget)| *seen <= budget);
+        let apis = ["Turso", "GitHub", "webhook", "Cloudflare", "Vercel"];
+        let requests: Vec<String> = apis
+            .iter()
+            .zip(most)
+            .filter(|(_, seen)| *seen > 0)
+            .map(|(api, seen)| format!("{api} {seen}"))
+            .collect();
+        let walls: Vec<Duration> = costs.iter().map(|c| c.wall).collect();
+        let cpus: Vec<Duration> = costs.iter().map(Cost::cpu).collect();
+        rows.push([
+            shape.name.into(),
+            format!("{}, {} CPU", duration(median(&walls)), duration(median(&cpus))),
+            format!(
+                "requests: {} ({}); median of {runs}",
+                requests.join(", "),
+                if within { "within budget" } else { "OVER BUDGET" }
+            ),
+        ]);
+    }
+    Ok(rows)
 }
 
 struct ManyOutcome {
