@@ -50,7 +50,9 @@ pub fn dispatch(
 /// POSTs `message` to the webhook, signed per Standard Webhooks when a
 /// secret is given. Only the URL's host is ever named.
 pub fn notify(notify: &Notify, message: &Value, policy: &Policy) -> Delivery {
-    let body = message.to_string();
+    // Scrubbed like every other rendering: an error quoted in the message
+    // never carries a registered secret.
+    let body = crate::secret::redact(&message.to_string());
     let what = format!("notifying {}", notify.host);
     let mut headers = Vec::new();
     if let Some(key) = notify.secret.as_ref().and_then(inputs::signing_key) {

@@ -1517,6 +1517,43 @@ mod tests {
     }
 
     #[test]
+    fn the_notification_format_follows_the_host() {
+        let format = |url: &'static str| {
+            let inputs = parse_env(&with(&[("INPUT_NOTIFY-URL", url)]), &[]).unwrap();
+            let notify = inputs.notify.expect("a notification");
+            (notify.format, notify.host)
+        };
+        assert_eq!(
+            format("https://hooks.slack.com/services/T0/B0/x").0,
+            NotifyFormat::Slack
+        );
+        let (teams, host) =
+            format("https://prod-01.westus.logic.azure.com:443/workflows/a/triggers/manual/paths/invoke?sig=x");
+        assert_eq!(
+            (teams, host.as_str()),
+            (NotifyFormat::Teams, "prod-01.westus.logic.azure.com")
+        );
+        assert_eq!(
+            format("https://default1.environment.api.powerplatform.com/p?sig=x").0,
+            NotifyFormat::Teams
+        );
+        assert_eq!(format("https://hooks.example.com/turso").0, NotifyFormat::Json);
+        // A look-alike host is not Slack.
+        assert_eq!(format("https://hooks.slack.com.evil.example/x").0, NotifyFormat::Json);
+        let error = parse_env(
+            &with(&[
+                ("INPUT_NOTIFY-URL", "https://hooks.example.com/t"),
+                ("INPUT_NOTIFY-FORMAT", "slack"),
+                ("INPUT_NOTIFY-SECRET", "whsec_a2V5"),
+            ]),
+            &[],
+        )
+        .unwrap_err()
+        .0;
+        assert!(error.contains("`notify-secret`"), "{error}");
+    }
+
+    #[test]
     fn urls_take_https_or_loopback_http() {
         assert_eq!(url("x", "https://api.turso.tech/").unwrap(), "https://api.turso.tech");
         assert_eq!(url("x", "http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");

@@ -219,8 +219,7 @@ fn plan(target: &Target, records: Vec<Record>) -> Result<Prepared> {
         if !overlaps {
             continue; // another environment's variable: left alone
         }
-        let same =
-            record.target.len() == ours.len() && overlaps && ours.iter().all(|t| record.target.iter().any(|r| r == t));
+        let same = record.target.len() == ours.len() && ours.iter().all(|t| record.target.iter().any(|r| r == t));
         let conflict = match (&record.configuration_id, &record.git_branch, same) {
             (Some(_), _, _) => Some("is owned by an integration"),
             (_, Some(_), _) => Some("is set for one Git branch"),
