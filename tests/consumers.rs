@@ -876,12 +876,7 @@ fn bad_notify_inputs_exit_2_without_echoing_the_url() {
             runner = runner.input("notify-url", &url);
         }
         let result = runner.run();
-        result.assert_exit(2);
-        assert!(
-            result.error_line().contains(named),
-            "{input}={value:?}: {}",
-            result.stdout
-        );
+        result.assert_bad_input(named, &format!("{input}={value:?}"));
         assert_eq!(world.requests(), 0, "{input}={value:?} made a request");
         assert!(hook.requests().is_empty(), "{input}={value:?} notified");
         assert_url_not_printed(&result, &format!("{input}={value:?}"));

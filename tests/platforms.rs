@@ -849,12 +849,7 @@ fn bad_platform_inputs_exit_2_without_a_request() {
             runner = runner.input("vercel-token", "");
         }
         let result = runner.run();
-        result.assert_exit(2);
-        assert!(
-            result.error_line().contains(named),
-            "{input}={value:?}: {}",
-            result.stdout
-        );
+        result.assert_bad_input(named, &format!("{input}={value:?}"));
         assert_eq!(p.all_requests(), 0, "{input}={value:?} made a request");
     }
 }

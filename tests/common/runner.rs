@@ -310,6 +310,14 @@ impl RunResult {
         self
     }
 
+    /// Bad input: exit 2 and an error line that names `named` (an input).
+    /// `case` says which input was bad, for the failure message.
+    pub fn assert_bad_input(&self, named: &str, case: &str) -> &RunResult {
+        self.assert_exit(2);
+        assert!(self.error_line().contains(named), "{case}: {}", self.stdout);
+        self
+    }
+
     /// The first `::error::` line on stdout, or "" when there is none.
     pub fn error_line(&self) -> &str {
         self.stdout
