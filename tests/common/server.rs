@@ -137,9 +137,18 @@ pub enum FaultAction {
     /// misbehaving proxy might: the client must neither choke on it nor
     /// paste it into its messages.
     Garbage { status: u16, bytes: usize },
+    /// Do what the request asks (the normal handler runs and its effect
+    /// stays), then lose the answer: reply `status` instead, as a gateway
+    /// that timed out upstream does (502, 504).
+    AfterActing { status: u16 },
 }
 
 impl FaultAction {
+    /// The server acts on the request, then answers `status`.
+    pub fn after_acting(status: u16) -> FaultAction {
+        FaultAction::AfterActing { status }
+    }
+
     /// A status with a body and no extra headers.
     pub fn status(status: u16, body: &str) -> FaultAction {
         FaultAction::Status {
@@ -456,6 +465,14 @@ fn serve(inner: &Inner, mut request: tiny_http::Request) {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: garbage(bytes),
         },
+        Some(FaultAction::AfterActing { status }) => {
+            let _ = (inner.handler)(&recorded);
+            Reply {
+                status,
+                headers: Vec::new(),
+                body: b"<html><body>upstream timed out</body></html>".to_vec(),
+            }
+        }
         Some(FaultAction::Hang) => {
             let until = Instant::now() + HANG_FOR;
             while Instant::now() < until && !inner.stopping.load(Ordering::SeqCst) {
