@@ -43,6 +43,11 @@ pub struct GroupOutcome {
     pub writes: Vec<(Target, Option<String>)>,
     /// Rotate answered -> last secret written.
     pub window: Option<Duration>,
+    /// The rotate call's answer was lost (its error): it may have
+    /// invalidated the old tokens, so the run went on as if it had.
+    pub invalidation_lost: Option<String>,
+    /// Where the new token was handed on as soon as it existed.
+    pub handed: Option<Handed>,
 }
 
 impl GroupOutcome {
@@ -60,6 +65,8 @@ impl GroupOutcome {
             unverified: None,
             writes: Vec::new(),
             window: None,
+            invalidation_lost: None,
+            handed: None,
         }
     }
 
@@ -87,7 +94,20 @@ impl GroupOutcome {
 
     /// Not due, or every target written with a token that passed verification.
     pub fn ok(&self) -> bool {
-        self.not_due || (self.error.is_none() && self.unverified.is_none() && self.all_written())
+        self.not_due
+            || (self.error.is_none()
+                && self.unverified.is_none()
+                && self.invalidation_lost.is_none()
+                && self.all_written())
+    }
+
+    /// `true`, `false`, or `unknown` when the rotate call's answer was lost.
+    pub fn invalidated(&self) -> &'static str {
+        match (self.rotated_at, &self.invalidation_lost) {
+            (Some(_), Some(_)) => "unknown",
+            (Some(_), None) => "true",
+            (None, _) => "false",
+        }
     }
 
     /// Every target holds the new token.
@@ -102,7 +122,13 @@ impl GroupOutcome {
         }
         match self.writes.iter().find(|(t, _)| t == target) {
             Some((_, e)) => e.clone(),
-            None => Some(self.error.clone().unwrap_or_else(|| "not attempted".to_owned())),
+            // (In a roll, a token that failed verification is not written.)
+            None => Some(
+                self.error
+                    .clone()
+                    .or_else(|| self.unverified.clone())
+                    .unwrap_or_else(|| "not attempted".to_owned()),
+            ),
         }
     }
 }
@@ -125,8 +151,9 @@ pub fn written(outcomes: &[GroupOutcome]) -> impl Iterator<Item = &GroupOutcome>
     outcomes.iter().filter(|o| o.writes.iter().any(|(_, e)| e.is_none()))
 }
 
-/// Where a token that did not reach every secret went.
-enum Handed {
+/// Where a new token was handed on.
+#[derive(Debug, Clone)]
+pub enum Handed {
     /// The masked step output of that name.
     Output(String),
     File(PathBuf),
@@ -155,40 +182,48 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliver
         updated,
         results(outcomes, deliveries),
         outcomes.iter().any(|o| o.token.is_some()),
-        outcomes.iter().any(|o| o.rotated_at.is_some()),
+        invalidated(outcomes),
     );
-    let outputs_written = match wf.outputs(outputs, &tokens, inputs.show_token) {
-        Ok(()) => wf.records_outputs(),
-        Err(e) => {
-            wf.annotate("warning", &format!("{e:#}"));
-            false
-        }
-    };
+    if let Err(e) = wf.outputs(outputs, &tokens, inputs.show_token) {
+        wf.annotate("warning", &format!("{e:#}"));
+    }
 
-    // A token that did not reach every secret is handed on: the step output
-    // if a later step can read it, else the token file.
+    // A token that did not reach every secret stays where it was handed on
+    // (the step output, or the token file); one that did leaves no file.
     let handed: Vec<Option<Handed>> = outcomes
         .iter()
         .map(|o| {
-            let token = o.token.as_ref().filter(|_| !o.all_written())?;
-            if outputs_written {
-                return Some(Handed::Output(token_output(inputs, o.group())));
+            let handed = o.handed.as_ref()?;
+            if !o.all_written() {
+                // Saved again, so that the message tells the truth even if
+                // the file was removed meanwhile.
+                return Some(match (handed, &o.token) {
+                    (Handed::File(path), Some(token)) => match files::save_token(path, token) {
+                        Ok(()) => Handed::File(path.clone()),
+                        Err(e) => Handed::Lost(format!("{e:#}")),
+                    },
+                    (handed, _) => handed.clone(),
+                });
             }
-            let path = &o.plan.token_file;
-            Some(match files::save_token(path, token) {
-                Ok(()) => {
-                    workflow::log(&format!(
-                        "group `{}`: new token saved to {} (mode 0600)",
+            if let Handed::File(path) = handed {
+                match std::fs::remove_file(path) {
+                    Ok(()) => workflow::log(&format!(
+                        "group `{}`: every target holds the new token: token file {} removed",
                         o.group(),
                         path.display()
-                    ));
-                    Handed::File(path.clone())
+                    )),
+                    Err(e) => wf.annotate(
+                        "warning",
+                        &format!(
+                            "removing the token file {}: {e} (delete it: it holds a live token)",
+                            path.display()
+                        ),
+                    ),
                 }
-                Err(e) => Handed::Lost(format!("{e:#}")),
-            })
+            }
+            None
         })
         .collect();
-
     if let Err(e) = wf.summary(&summary(inputs, outcomes, deliveries)) {
         wf.annotate("warning", &format!("{e:#}"));
     }
@@ -202,12 +237,16 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliver
         .filter_map(|d| Some(format!("{} ({})", d.target, d.error.as_deref()?)))
         .collect();
     if !undelivered.is_empty() {
-        let groups: Vec<&str> = written(outcomes).map(GroupOutcome::group).collect();
+        let groups: Vec<String> = written(outcomes).map(|o| format!("`{}`", o.group())).collect();
+        let groups = if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(", ")
+        };
         wf.annotate(
             "error",
             &format!(
-                "The secrets of {} were written, but not delivered: {}. Nothing was undone: consumers that were not told pick up the new token on their next deploy.",
-                groups.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", "),
+                "Not delivered: {}. Groups whose secrets were written: {groups}. Nothing was undone: consumers that were not told pick up the new token on their next deploy.",
                 undelivered.join("; ")
             ),
         );
@@ -234,7 +273,7 @@ fn outputs(
     secret_updated: bool,
     results: Vec<Value>,
     rotated: bool,
-    invalidated: bool,
+    invalidated: &str,
 ) -> Map<String, Value> {
     let mut outputs = Map::new();
     outputs.insert("expires-at".into(), json!(rfc3339(expires_at).unwrap_or_default()));
@@ -242,7 +281,7 @@ fn outputs(
     outputs.insert("secret-updated".into(), json!(secret_updated.to_string()));
     outputs.insert("results".into(), Value::Array(results));
     outputs.insert("rotated".into(), json!(rotated.to_string()));
-    outputs.insert("invalidated".into(), json!(invalidated.to_string()));
+    outputs.insert("invalidated".into(), json!(invalidated));
     outputs
 }
 
@@ -309,7 +348,7 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], checked: 
         (true, true) => {}
     }
     workflow::log(&format!("dry run: nothing was changed. {proof}"));
-    let outputs = outputs(None, None, false, results, false, false);
+    let outputs = outputs(None, None, false, results, false, "false");
     for written in [
         wf.outputs(outputs, &[], inputs.show_token),
         wf.summary(&format!(
@@ -341,9 +380,19 @@ pub fn is_due(inputs: &Inputs, last_written: &[(Target, Age)]) -> bool {
     let mut tracked = last_written.iter().filter(|(_, age)| *age != Age::Untracked).peekable();
     tracked.peek().is_none()
         || tracked.any(|(_, age)| match age {
-            Age::WrittenAt(at) => at.elapsed().unwrap_or_default() >= after,
+            Age::WrittenAt(at) => in_future(*at) || at.elapsed().unwrap_or_default() >= after,
             _ => true,
         })
+}
+
+/// How far past the clock a last-written time may be before it is no age.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// A time more than [`CLOCK_SKEW`] ahead of the clock: a bad clock or a bad
+/// timestamp, which must never stop rotations for good, so it is due.
+pub fn in_future(at: SystemTime) -> bool {
+    at.duration_since(SystemTime::now())
+        .is_ok_and(|ahead| ahead > CLOCK_SKEW)
 }
 
 /// Each target's age and when it is next due, for the summary and logs.
@@ -360,6 +409,10 @@ fn age(inputs: &Inputs, secret: &str, age: Age) -> String {
     let at = match age {
         Age::Missing => return format!("{secret} missing"),
         Age::Untracked => return format!("{secret} (its platform keeps no timestamp)"),
+        Age::WrittenAt(at) if in_future(at) => {
+            let at = rfc3339(Some(at)).unwrap_or_else(|| "an unreadable time".into());
+            return format!("{secret} written at {at}, ahead of the clock: due");
+        }
         Age::WrittenAt(at) => at,
     };
     let next = at.checked_add(inputs.rotate_after.unwrap_or_default());
@@ -385,6 +438,42 @@ pub fn short_duration(d: Duration) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// The run's `invalidated` output: `unknown` when any group's rotate call
+/// lost its answer, else `true` when any group's tokens were invalidated.
+fn invalidated(outcomes: &[GroupOutcome]) -> &'static str {
+    let each: Vec<&str> = outcomes.iter().map(GroupOutcome::invalidated).collect();
+    ["unknown", "true"]
+        .into_iter()
+        .find(|v| each.contains(v))
+        .unwrap_or("false")
+}
+
+/// Hands a new token on as soon as it exists, so that no stop, crash or
+/// kill after its creation loses it: under Actions the masked step output
+/// (written at once), elsewhere the token file (removed once every target
+/// holds the token).
+pub fn hand_on(inputs: &Inputs, wf: &Workflow, plan: &GroupPlan, token: &Secret) -> Handed {
+    let name = token_output(inputs, &plan.group);
+    if wf.records_outputs() {
+        match wf.outputs(Map::new(), &[(name.clone(), token)], false) {
+            Ok(()) => return Handed::Output(name),
+            Err(e) => wf.annotate("warning", &format!("{e:#}")),
+        }
+    }
+    let path = &plan.token_file;
+    match files::save_token(path, token) {
+        Ok(()) => {
+            workflow::log(&format!(
+                "group `{}`: new token saved to {} (mode 0600) until every target holds it",
+                plan.group,
+                path.display()
+            ));
+            Handed::File(path.clone())
+        }
+        Err(e) => Handed::Lost(format!("{e:#}")),
+    }
 }
 
 /// The output that carries a group's token: `token`, or `token-<group>` with `groups`.
@@ -635,7 +724,13 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
             ),
         };
     };
-    let mut failed: Vec<String> = outcome.error.iter().chain(&outcome.unverified).cloned().collect();
+    let mut failed: Vec<String> = outcome
+        .error
+        .iter()
+        .chain(&outcome.unverified)
+        .chain(&outcome.invalidation_lost)
+        .cloned()
+        .collect();
     failed.extend(outcome.writes.iter().filter_map(|(_, e)| e.clone()));
     let written: Vec<&str> = outcome
         .writes
@@ -648,9 +743,13 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
         (n, all) if n == all => "yes".to_owned(),
         _ => format!("only {}", written.join(", ")),
     };
-    let (invalidated, rerun) = match outcome.rotated_at {
-        Some(_) => ("yes", "it rotates again (and that token dies with it)"),
-        None => (
+    let (invalidated, rerun) = match (outcome.rotated_at, &outcome.invalidation_lost) {
+        (Some(_), Some(_)) => (
+            "unknown (invalidation outcome unknown: the rotate call's answer was lost, so it may have acted; the new token was written as if it had)",
+            "it rotates again (and that token dies with it)",
+        ),
+        (Some(_), None) => ("yes", "it rotates again (and that token dies with it)"),
+        (None, _) => (
             "no (mode roll: the old tokens stay valid until they expire)",
             "it creates another token",
         ),
@@ -682,6 +781,9 @@ fn summary(inputs: &Inputs, outcomes: &[GroupOutcome], deliveries: &[Delivery]) 
     }
     if outcomes.iter().any(|o| o.token.is_some()) {
         text.push_str(match inputs.mode {
+            Mode::Invalidate if invalidated(outcomes) == "unknown" => {
+                "Mode `invalidate`: **invalidation outcome unknown**: a rotate call's answer was lost, so the old tokens may or may not still work; the new token was written as if they were dead.\n\n"
+            }
             Mode::Invalidate => "Mode `invalidate`: old tokens invalidated.\n\n",
             Mode::Roll => "Mode `roll`: old tokens not invalidated: they stay valid until they expire.\n\n",
         });
@@ -763,7 +865,7 @@ fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Str
             "group": o.group(),
             "reason": inputs.reason,
             "mode": inputs.mode.as_str(),
-            "invalidated": o.rotated_at.is_some(),
+            "invalidated": o.invalidated(),
             "rotated_at": rfc3339(o.rotated_at.or(o.created_at)),
             "expires_at": rfc3339(o.expiry.at()),
             "targets": o.writes.iter().map(|(t, e)| json!({"target": t.spec(), "written": e.is_none()})).collect::<Vec<_>>(),
