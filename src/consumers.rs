@@ -66,7 +66,10 @@ pub fn notify(notify: &Notify, message: &Value, policy: &Policy) -> Delivery {
             .as_secs()
             .to_string();
         if let Some(key) = notify.secret.as_ref().and_then(inputs::signing_key) {
-            headers.push(("webhook-signature", format!("v1,{}", sign(&key, &id, &timestamp, &body))));
+            headers.push((
+                "webhook-signature",
+                format!("v1,{}", sign(&key, &id, &timestamp, &body)),
+            ));
         }
         headers.push(("webhook-id", id));
         headers.push(("webhook-timestamp", timestamp));

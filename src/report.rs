@@ -477,7 +477,12 @@ pub fn notification(
                 .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?)))
                 .map(|text| Line { text, group: false }),
         )
-        .chain(outcomes.iter().filter(|o| o.ok()).map(|o| Line::group(group_line(inputs, o))))
+        .chain(
+            outcomes
+                .iter()
+                .filter(|o| o.ok())
+                .map(|o| Line::group(group_line(inputs, o))),
+        )
         .collect();
     match format {
         NotifyFormat::Json => json!({
@@ -495,7 +500,8 @@ pub fn notification(
             },
         }),
         NotifyFormat::Slack => {
-            let section = |text: &str| json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SLACK_MAX_TEXT)}});
+            let section =
+                |text: &str| json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SLACK_MAX_TEXT)}});
             let mut blocks = vec![section(&format!("*{}*", slack(&headline)))];
             let mut context = Vec::new();
             if let Some(reason) = &inputs.reason {
@@ -691,7 +697,9 @@ fn group_line(inputs: &Inputs, o: &GroupOutcome) -> String {
 /// Slack requires.
 fn slack(text: &str) -> String {
     workflow::printable(text)
-        .replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// After a failure: what was done, what was not, and what to do.
@@ -949,14 +957,20 @@ mod tests {
             .iter()
             .filter_map(|b| b["text"]["text"].as_str())
             .collect();
-        let line = texts.iter().find(|t| t.starts_with("prod: failed")).expect("the group's line");
+        let line = texts
+            .iter()
+            .find(|t| t.starts_with("prod: failed"))
+            .expect("the group's line");
         assert_eq!(line.chars().count(), SLACK_MAX_TEXT, "{line}");
         assert!(line.ends_with('…') && line.contains("\\u{202e}") && !line.contains('\u{202e}'));
     }
 
     #[test]
     fn what_does_not_fit_is_counted() {
-        let line = |group| Line { text: String::new(), group };
+        let line = |group| Line {
+            text: String::new(),
+            group,
+        };
         assert_eq!(left_out(&[]), None);
         assert_eq!(left_out(&[line(true)]).unwrap(), "and 1 more group: see the run");
         assert_eq!(

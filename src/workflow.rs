@@ -116,8 +116,9 @@ impl Workflow {
     /// Appends Markdown to the job summary (never given a token; scrubbed anyway).
     pub fn summary(&self, markdown: &str) -> Result<()> {
         match &self.summary_file {
-            Some(path) => append(path, &printable(&redact(markdown)))
-                .context("writing the job summary to $GITHUB_STEP_SUMMARY"),
+            Some(path) => {
+                append(path, &printable(&redact(markdown))).context("writing the job summary to $GITHUB_STEP_SUMMARY")
+            }
             None => Ok(()),
         }
     }

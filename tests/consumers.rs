@@ -671,7 +671,10 @@ fn a_notification_whose_answer_was_lost_is_sent_again_with_the_same_webhook_id()
         let messages = hook.messages();
         assert_eq!(messages.len(), 2, "signed {signed}: taken, its answer lost, sent again");
         let id = messages[0].id().unwrap_or_default();
-        assert!(id.starts_with("msg_") && id.len() > 4, "signed {signed}: webhook-id {id:?}");
+        assert!(
+            id.starts_with("msg_") && id.len() > 4,
+            "signed {signed}: webhook-id {id:?}"
+        );
         for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
             assert_eq!(
                 messages[1].header(header),

@@ -57,9 +57,11 @@ fn server_text_with_terminal_controls_is_printed_as_escapes() {
     world
         .turso
         .fault(Fault::new("GET", "/groups/gone", FaultAction::status(404, &body)).always());
-    world
-        .github
-        .fault(Fault::new("GET", "/public-key", FaultAction::status(503, &json!({ "message": HOSTILE }).to_string())));
+    world.github.fault(Fault::new(
+        "GET",
+        "/public-key",
+        FaultAction::status(503, &json!({ "message": HOSTILE }).to_string()),
+    ));
     let runner = world.groups_runner("prod=PROD_TOKEN\ngone=GONE_TOKEN");
 
     let result = runner.run();
@@ -87,7 +89,11 @@ fn many_groups(format: &str) -> Value {
     let mut groups = Vec::new();
     for n in 0..80 {
         // Failing and succeeding groups interleaved, so order is the action's.
-        let group = if n % 8 < 3 { format!("bad-{n:02}") } else { format!("ok-{n:02}") };
+        let group = if n % 8 < 3 {
+            format!("bad-{n:02}")
+        } else {
+            format!("ok-{n:02}")
+        };
         if group.starts_with("ok-") {
             world.turso.add_group(&group);
         }
@@ -146,7 +152,11 @@ fn assert_failed_first_and_counted(lines: &[String], format: &str) {
         .iter()
         .find_map(|l| l.strip_prefix("and ")?.split_once(" more groups: see the run"))
         .unwrap_or_else(|| panic!("{format}: no \"and N more groups\" line: {lines:#?}"));
-    assert_eq!(more.0.parse::<usize>().ok(), Some(80 - named.len()), "{format}: {lines:#?}");
+    assert_eq!(
+        more.0.parse::<usize>().ok(),
+        Some(80 - named.len()),
+        "{format}: {lines:#?}"
+    );
     assert!(named.len() < 80, "{format}: the test means to overflow");
 }
 
