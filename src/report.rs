@@ -554,13 +554,23 @@ pub fn notification(
         })
         .collect();
     let headline = headline(inputs, outcomes, run_failed);
-    let lines: Vec<String> = outcomes
+    // Failed groups first, then what was not delivered, then the rest:
+    // what a chat message has no room for is counted at its end.
+    let lines: Vec<Line> = outcomes
         .iter()
-        .map(|o| group_line(inputs, o))
+        .filter(|o| !o.ok())
+        .map(|o| Line::group(group_line(inputs, o)))
         .chain(
             deliveries
                 .iter()
-                .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?))),
+                .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?)))
+                .map(|text| Line { text, group: false }),
+        )
+        .chain(
+            outcomes
+                .iter()
+                .filter(|o| o.ok())
+                .map(|o| Line::group(group_line(inputs, o))),
         )
         .collect();
     match format {
@@ -579,13 +589,9 @@ pub fn notification(
             },
         }),
         NotifyFormat::Slack => {
-            let mut blocks =
-                vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", slack(&headline))}})];
-            blocks.extend(
-                lines
-                    .iter()
-                    .map(|l| json!({"type": "section", "text": {"type": "mrkdwn", "text": slack(l)}})),
-            );
+            let section =
+                |text: &str| json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SLACK_MAX_TEXT)}});
+            let mut blocks = vec![section(&format!("*{}*", slack(&headline)))];
             let mut context = Vec::new();
             if let Some(reason) = &inputs.reason {
                 context.push(format!("Reason: {}", slack(reason)));
@@ -593,49 +599,123 @@ pub fn notification(
             if let Some(url) = &wf.run_url {
                 context.push(format!("<{}|Workflow run>", slack(url)));
             }
+            let room = SLACK_MAX_BLOCKS - blocks.len() - usize::from(!context.is_empty());
+            let shown = if lines.len() <= room { lines.len() } else { room - 1 };
+            blocks.extend(lines[..shown].iter().map(|l| section(&slack(&l.text))));
+            blocks.extend(left_out(&lines[shown..]).map(|more| section(&slack(&more))));
             if !context.is_empty() {
-                blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context.join(" · ")}]}));
+                blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&context.join(" · "), SLACK_MAX_TEXT)}]}));
             }
-            json!({ "text": slack(&headline), "blocks": blocks })
+            json!({ "text": clip(&slack(&headline), SLACK_MAX_TEXT), "blocks": blocks })
         }
         NotifyFormat::Teams => {
-            let mut body = vec![
-                json!({"type": "TextBlock", "text": headline, "weight": "Bolder", "size": "Medium", "wrap": true}),
-            ];
-            body.extend(
-                lines
-                    .iter()
-                    .map(|l| json!({"type": "TextBlock", "text": l, "wrap": true})),
-            );
-            let mut facts = vec![json!({"title": "Mode", "value": inputs.mode.as_str()})];
-            if let Some(reason) = &inputs.reason {
-                facts.push(json!({"title": "Reason", "value": reason}));
+            let card = |shown: usize| teams_card(inputs, wf, &headline, &lines[..shown], left_out(&lines[shown..]));
+            let fits = |shown: usize| card(shown).to_string().len() < TEAMS_MAX_BYTES;
+            if fits(lines.len()) {
+                return card(lines.len());
             }
-            if let Some(actor) = &wf.actor {
-                facts.push(json!({"title": "Actor", "value": actor}));
+            // The most lines that fit with the count of the rest.
+            let (mut fit, mut over) = (0, lines.len());
+            while over - fit > 1 {
+                let mid = (fit + over) / 2;
+                if fits(mid) {
+                    fit = mid;
+                } else {
+                    over = mid;
+                }
             }
-            body.push(json!({"type": "FactSet", "facts": facts}));
-            let actions: Vec<Value> = wf
-                .run_url
-                .iter()
-                .map(|url| json!({"type": "Action.OpenUrl", "title": "Workflow run", "url": url}))
-                .collect();
-            json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "contentUrl": null,
-                    "content": {
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": body,
-                        "actions": actions,
-                    },
-                }],
-            })
+            card(fit)
         }
     }
+}
+
+/// Slack: blocks in one message, characters in one section's text.
+const SLACK_MAX_BLOCKS: usize = 50;
+const SLACK_MAX_TEXT: usize = 3000;
+/// Teams: bytes in the whole message body (28 KB).
+const TEAMS_MAX_BYTES: usize = 28_672;
+/// Characters in one line of a Teams card: a long error cannot crowd out
+/// the rest of the message.
+const TEAMS_MAX_TEXT: usize = 3000;
+
+/// One line of a chat message: a group's, or a delivery's.
+struct Line {
+    text: String,
+    group: bool,
+}
+
+impl Line {
+    fn group(text: String) -> Line {
+        Line { text, group: true }
+    }
+}
+
+/// The final line that counts what a message had no room for, if anything.
+fn left_out(lines: &[Line]) -> Option<String> {
+    let groups = lines.iter().filter(|l| l.group).count();
+    let deliveries = lines.len() - groups;
+    let count = |n: usize, one: &str, many: &str| match n {
+        0 => None,
+        1 => Some(format!("1 more {one}")),
+        n => Some(format!("{n} more {many}")),
+    };
+    let parts: Vec<String> = count(groups, "group", "groups")
+        .into_iter()
+        .chain(count(deliveries, "delivery", "deliveries"))
+        .collect();
+    (!parts.is_empty()).then(|| format!("and {}: see the run", parts.join(" and ")))
+}
+
+/// `text` cut to at most `max` characters, the cut marked with `…`.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A Teams message: one Adaptive Card with the headline, `lines`, the
+/// count of those left out, and the run's facts.
+fn teams_card(inputs: &Inputs, wf: &Workflow, headline: &str, lines: &[Line], left_out: Option<String>) -> Value {
+    let text = |t: &str| clip(&workflow::printable(t), TEAMS_MAX_TEXT);
+    let mut body =
+        vec![json!({"type": "TextBlock", "text": text(headline), "weight": "Bolder", "size": "Medium", "wrap": true})];
+    body.extend(
+        lines
+            .iter()
+            .map(|l| &l.text)
+            .chain(&left_out)
+            .map(|l| json!({"type": "TextBlock", "text": text(l), "wrap": true})),
+    );
+    let mut facts = vec![json!({"title": "Mode", "value": inputs.mode.as_str()})];
+    if let Some(reason) = &inputs.reason {
+        facts.push(json!({"title": "Reason", "value": text(reason)}));
+    }
+    if let Some(actor) = &wf.actor {
+        facts.push(json!({"title": "Actor", "value": text(actor)}));
+    }
+    body.push(json!({"type": "FactSet", "facts": facts}));
+    let actions: Vec<Value> = wf
+        .run_url
+        .iter()
+        .map(|url| json!({"type": "Action.OpenUrl", "title": "Workflow run", "url": url}))
+        .collect();
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": actions,
+            },
+        }],
+    })
 }
 
 /// `rotated`, `failed` or `not due`.
@@ -702,9 +782,13 @@ fn group_line(inputs: &Inputs, o: &GroupOutcome) -> String {
     }
 }
 
-/// Text for Slack's mrkdwn: `&`, `<`, `>` escaped as Slack requires.
+/// Text for Slack's mrkdwn: shown as text, and `&`, `<`, `>` escaped as
+/// Slack requires.
 fn slack(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    workflow::printable(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// After a failure: what was done, what was not, and what to do.
@@ -941,6 +1025,10 @@ mod tests {
     }
 
     fn summary_with(organization: &str, reason: Option<&str>, outcomes: &[GroupOutcome]) -> String {
+        summary(&inputs_with(organization, reason), outcomes, &[])
+    }
+
+    fn inputs_with(organization: &str, reason: Option<&str>) -> Inputs {
         let mut vars = vec![
             ("INPUT_ORGANIZATION", organization.to_owned()),
             ("INPUT_GROUP", "prod".to_owned()),
@@ -954,7 +1042,43 @@ mod tests {
         let crate::inputs::Command::Run(inputs) = crate::inputs::parse(&[], &lookup).unwrap() else {
             panic!("a run")
         };
-        summary(&inputs, outcomes, &[])
+        *inputs
+    }
+
+    #[test]
+    fn a_long_error_is_cut_to_one_slack_section_and_shown_as_text() {
+        let outcome = GroupOutcome {
+            error: Some(format!("\u{202e}{}", "x".repeat(5000))),
+            ..GroupOutcome::new(&plan("prod", &["A"]))
+        };
+        let inputs = inputs_with("acme", Some("weekly"));
+        let message = notification(&inputs, &Workflow::default(), &[outcome], &[], NotifyFormat::Slack);
+        let texts: Vec<&str> = message["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .collect();
+        let line = texts
+            .iter()
+            .find(|t| t.starts_with("prod: failed"))
+            .expect("the group's line");
+        assert_eq!(line.chars().count(), SLACK_MAX_TEXT, "{line}");
+        assert!(line.ends_with('…') && line.contains("\\u{202e}") && !line.contains('\u{202e}'));
+    }
+
+    #[test]
+    fn what_does_not_fit_is_counted() {
+        let line = |group| Line {
+            text: String::new(),
+            group,
+        };
+        assert_eq!(left_out(&[]), None);
+        assert_eq!(left_out(&[line(true)]).unwrap(), "and 1 more group: see the run");
+        assert_eq!(
+            left_out(&[line(true), line(true), line(false)]).unwrap(),
+            "and 2 more groups and 1 more delivery: see the run"
+        );
     }
 
     #[test]
