@@ -60,16 +60,24 @@ pub fn route(uri: &http::Uri) -> Option<Route> {
 
 /// A variable, lower case first (curl's order), empty counting as unset.
 fn var(env: &dyn Fn(&str) -> Option<String>, upper: &str) -> Option<(String, String)> {
-    [upper.to_ascii_lowercase(), upper.to_owned()].into_iter().find_map(|name| {
-        let value = env(&name)?.trim().to_owned();
-        (!value.is_empty()).then_some((name, value))
-    })
+    [upper.to_ascii_lowercase(), upper.to_owned()]
+        .into_iter()
+        .find_map(|name| {
+            let value = env(&name)?.trim().to_owned();
+            (!value.is_empty()).then_some((name, value))
+        })
 }
 
-/// `true` for `localhost`, `127.0.0.0/8` and `::1` (with or without brackets).
+/// `true` for `localhost`, `127.0.0.0/8` (IPv4-mapped too) and `::1`, with or
+/// without brackets.
 pub fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || match host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => false,
+        }
 }
 
 /// A `NO_PROXY` entry without its port (`host:443`, `[::1]:80`).
@@ -88,10 +96,7 @@ fn without_port(entry: &str) -> &str {
 impl Proxies {
     /// The proxies `env` names, or `None` when it names none. `secret` is
     /// called with each password a proxy URL carries, before any check.
-    pub fn from_env(
-        env: &dyn Fn(&str) -> Option<String>,
-        secret: &dyn Fn(String),
-    ) -> Result<Option<Proxies>, String> {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, secret: &dyn Fn(String)) -> Result<Option<Proxies>, String> {
         let all = var(env, "ALL_PROXY");
         let https = var(env, "HTTPS_PROXY").or_else(|| all.clone());
         let http = var(env, "HTTP_PROXY").or_else(|| all.clone());
@@ -208,7 +213,13 @@ mod tests {
     #[test]
     fn loopback_is_never_proxied() {
         let p = proxies(&[("ALL_PROXY", "http://proxy.corp:3128")]).unwrap();
-        for url in ["http://127.0.0.1:8080/x", "https://127.9.0.1/", "http://localhost:1", "http://[::1]:9/"] {
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "https://127.9.0.1/",
+            "http://localhost:1",
+            "http://[::1]:9/",
+            "https://[::ffff:127.0.0.2]/",
+        ] {
             assert_eq!(via(&p, url), None, "{url}");
         }
         assert_eq!(via(&p, "https://api.github.com/").as_deref(), Some("proxy.corp"));
@@ -235,7 +246,10 @@ mod tests {
         let p = proxies(&[
             ("HTTPS_PROXY", "http://proxy:1"),
             ("NO_PROXY", "UPPER.example"),
-            ("no_proxy", "turso.example, .corp, 10.0.0.0/8, vercel.example:443, [2001:db8::1]:443"),
+            (
+                "no_proxy",
+                "turso.example, .corp, 10.0.0.0/8, vercel.example:443, [2001:db8::1]:443",
+            ),
         ])
         .unwrap();
         for url in [
@@ -248,7 +262,11 @@ mod tests {
         ] {
             assert_eq!(via(&p, url), None, "{url}");
         }
-        for url in ["https://upper.example/", "https://notturso.example/", "https://corp.example/"] {
+        for url in [
+            "https://upper.example/",
+            "https://notturso.example/",
+            "https://corp.example/",
+        ] {
             assert_eq!(via(&p, url).as_deref(), Some("proxy"), "{url}");
         }
         let p = proxies(&[("HTTPS_PROXY", "http://proxy:1"), ("NO_PROXY", "*")]).unwrap();
@@ -261,7 +279,10 @@ mod tests {
         let env = |name: &str| (name == "https_proxy").then(|| "socks5://u:p%40ss@socks.corp:1080".to_owned());
         let error = Proxies::from_env(&env, &|s| seen.borrow_mut().push(s)).err().unwrap();
         assert_eq!(*seen.borrow(), ["p%40ss", "p@ss"]);
-        assert!(error.starts_with("https_proxy: the proxy at socks.corp:1080 "), "{error}");
+        assert!(
+            error.starts_with("https_proxy: the proxy at socks.corp:1080 "),
+            "{error}"
+        );
         assert!(!error.contains("p%40ss") && !error.contains("u:"), "{error}");
     }
 }

@@ -35,7 +35,11 @@ fn through(world: &World, proxy: &FakeProxy, turso_url: &str) -> Runner {
 fn assert_rotated(world: &World, result: &RunResult) {
     result.assert_exit(0);
     let token = result.output("token").expect("token output");
-    assert_eq!(world.secret().as_deref(), Some(token), "the secret written is the token issued");
+    assert_eq!(
+        world.secret().as_deref(),
+        Some(token),
+        "the secret written is the token issued"
+    );
     assert!(world.turso.token_valid("prod", token));
 }
 
@@ -44,7 +48,10 @@ fn loopback_apis_never_go_through_a_proxy() {
     let world = World::new();
     world.turso.issue_token("prod");
     let proxy = FakeProxy::start(&[]);
-    for names in [["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"], ["https_proxy", "http_proxy", "all_proxy"]] {
+    for names in [
+        ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"],
+        ["https_proxy", "http_proxy", "all_proxy"],
+    ] {
         let runner = names.iter().fold(world.runner(), |r, name| r.env(name, &proxy.url()));
         assert_rotated(&world, &runner.run());
     }
@@ -116,13 +123,18 @@ fn a_proxy_password_is_masked_and_never_printed() {
     assert!(result.masked().iter().any(|m| m == password), "{:?}", result.masked());
     let expected = format!("Basic {}", base64_of(&format!("ci-bot:{password}")));
     assert!(
-        proxy.seen().iter().all(|s| s.proxy_authorization.as_deref() == Some(&expected)),
+        proxy
+            .seen()
+            .iter()
+            .all(|s| s.proxy_authorization.as_deref() == Some(&expected)),
         "{:?}",
         proxy.seen()
     );
 
     // A proxy the binary cannot use is named by its host only.
-    let result = runner.env("HTTPS_PROXY", &format!("socks5://ci-bot:{password}@socks.corp:1080")).run();
+    let result = runner
+        .env("HTTPS_PROXY", &format!("socks5://ci-bot:{password}@socks.corp:1080"))
+        .run();
     result.assert_exit(2);
     assert!(result.stdout.contains("socks.corp:1080"), "{}", result.stdout);
 }

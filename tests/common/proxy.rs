@@ -67,7 +67,10 @@ impl FakeProxy {
         let ca_file = std::env::temp_dir().join(format!(
             "turso-rotate-proxy-ca-{}-{}.pem",
             std::process::id(),
-            super::server::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            super::server::random_bytes::<8>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         ));
         std::fs::write(&ca_file, ca_cert.pem()).expect("write the CA bundle");
 
@@ -152,7 +155,10 @@ fn serve(mut client: TcpStream, log: &Mutex<Vec<Seen>>, sites: &Sites) {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
         return;
     };
-    if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").is_err() {
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
         return;
     }
     let _ = relay(client, Arc::clone(config), *backend);
