@@ -22,6 +22,9 @@ pub fn agent() -> ureq::Agent {
         // Neither API redirects; a redirect is reported, never followed.
         .max_redirects(0)
         .user_agent(USER_AGENT)
+        // Not ureq's own reading of the proxy variables: each request gets
+        // the proxy `proxy::route` picks for its URL (never one for loopback).
+        .proxy(None)
         .tls_config(crate::tls::ureq_config())
         // ureq's default buffers are 128 KiB each: each an mmap, zero-filled
         // and unmapped per connection. The input one must hold a whole
@@ -105,8 +108,15 @@ fn run<S: ureq::AsSendBody>(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, Transport> {
     let request = request.map_err(|e| Transport::unsent(format!("building the request: {e}")))?;
+    let proxy = crate::proxy::route(request.uri()).map(|route| route.ureq);
     agent
-        .run(agent.configure_request(request).timeout_global(Some(timeout)).build())
+        .run(
+            agent
+                .configure_request(request)
+                .timeout_global(Some(timeout))
+                .proxy(proxy)
+                .build(),
+        )
         .map_err(|e| match unsent(&e) {
             true => Transport::unsent(describe(&e)),
             false => Transport::lost(describe(&e)),

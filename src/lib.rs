@@ -11,6 +11,7 @@ pub mod http;
 pub mod inputs;
 pub mod libsql;
 pub mod names;
+pub mod proxy;
 pub mod report;
 pub mod retry;
 pub mod rotate;
@@ -49,6 +50,10 @@ pub fn main(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    if let Err(message) = proxy::init(env, &wf) {
+        wf.annotate("error", &message);
+        return EXIT_BAD_INPUT;
+    }
     match rotate::run(&inputs, &wf) {
         Ok(code) => code,
         Err(e) => {

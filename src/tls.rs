@@ -28,7 +28,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use octocrab::service::middleware::auth_header::AuthHeaderLayer;
@@ -194,9 +195,27 @@ pub fn github_client(api_url: &str, token: &str, connect_timeout: Duration) -> R
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    let client: Client<_, OctoBody> = Client::builder(TokioExecutor::new()).build(https);
+        .enable_http1();
+    // Every request goes to `api_url`'s host, so one decision covers the
+    // client: through a CONNECT tunnel, TLS inside it checked as above.
+    match crate::proxy::route(&base) {
+        Some(route) => {
+            let mut tunnel = Tunnel::new(route.tunnel.uri().clone(), http);
+            if let Some(auth) = route.tunnel.basic_auth() {
+                tunnel = tunnel.with_auth(auth.clone());
+            }
+            octocrab_over(https.wrap_connector(tunnel), base, token)
+        }
+        None => octocrab_over(https.wrap_connector(http), base, token),
+    }
+}
+
+/// octocrab over a hyper client that connects with `connector`.
+fn octocrab_over<C>(connector: C, base: http::Uri, token: &str) -> Result<Octocrab>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let client: Client<_, OctoBody> = Client::builder(TokioExecutor::new()).build(connector);
     let bearer = http::HeaderValue::from_str(&format!("Bearer {token}"))
         .map(|mut v| {
             v.set_sensitive(true);
