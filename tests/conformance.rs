@@ -11,7 +11,8 @@ use serde_json::json;
 
 use common::openapi::{Apis, Finding, Level};
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{FakeCloudflare, FakeVercel, Journal, Recorded, Runner, Scope};
+use common::vercel::now_ms;
+use common::{EnvVar, FakeCloudflare, FakeVercel, Journal, Recorded, Runner, Scope};
 
 const CF_TOKEN: &str = "cf-api-token-0123456789abcdefXYZ";
 const VERCEL_TOKEN: &str = "vercel-token-0123456789abcdefXYZ";
@@ -96,7 +97,8 @@ fn a_verified_token() {
     let runner = world
         .runner()
         .input("database-url", &world.turso.database_url("users"))
-        .input("authorization", "read-only");
+        .input("authorization", "read-only")
+        .input("read-attach-databases", "users");
     run_and_check(&world, runner, "database-url");
 }
 
@@ -117,25 +119,34 @@ fn cloudflare_and_vercel_targets_and_a_redeploy() {
     let world = World::new();
     let cloudflare = FakeCloudflare::start(CF_TOKEN).with_journal(&world.journal);
     cloudflare.add_worker(ACCOUNT, "api");
-    let vercel = FakeVercel::start(VERCEL_TOKEN).with_journal(&world.journal);
+    let vercel = FakeVercel::start(VERCEL_TOKEN)
+        .with_team("team_abc123", "acme")
+        .with_journal(&world.journal);
     vercel.add_project("web");
     vercel.add_live_deployment("web");
+    // One variable exists with exactly the targets (patched in place, and
+    // its age read for `rotate-after`), the other is created.
+    let month_ago = now_ms() - 30 * 86_400_000;
+    let record = EnvVar::new("TURSO_AUTH_TOKEN", "old", &["preview", "production"]).kind("sensitive");
+    vercel.add_env("web", record.updated_at(month_ago));
     let runner = world
         .runner()
         .secrets(&[API_TOKEN, GH_TOKEN, CF_TOKEN, VERCEL_TOKEN])
         .input("secret-name", "")
         .input(
             "secrets",
-            &format!("cloudflare:{ACCOUNT}:api:TURSO_AUTH_TOKEN\nvercel:web:TURSO_AUTH_TOKEN"),
+            &format!("cloudflare:{ACCOUNT}:api:TURSO_AUTH_TOKEN\nvercel:web:TURSO_AUTH_TOKEN\nvercel:web:TURSO_DB_TOKEN"),
         )
         .input("cloudflare-api-token", CF_TOKEN)
         .input("vercel-token", VERCEL_TOKEN)
-        .input("vercel-team", "")
+        .input("vercel-team", "team_abc123")
+        .input("rotate-after", "7d")
         .input("cloudflare-api-url", &cloudflare.api_url())
         .input("vercel-api-url", &vercel.api_url())
         .input("dispatch", "vercel:web");
     run_and_check(&world, runner, "platforms");
     assert_eq!(vercel.redeploys().len(), 1);
+    assert_eq!(vercel.count("PATCH", "/env/"), 1, "{:?}", world.journal.calls());
 }
 
 // ---------------------------------------------------------------------------
