@@ -202,7 +202,9 @@ impl Api {
         for _ in 0..16 {
             match value.get("$ref").and_then(Value::as_str) {
                 Some(r) => {
-                    let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("{}: external $ref {r}", self.name));
+                    let pointer = r
+                        .strip_prefix('#')
+                        .unwrap_or_else(|| panic!("{}: external $ref {r}", self.name));
                     value = self
                         .doc
                         .pointer(pointer)
@@ -301,7 +303,12 @@ impl Api {
             let methods: Vec<String> = route
                 .item
                 .as_object()
-                .map(|o| o.keys().filter(|k| *k != "parameters").map(|k| k.to_uppercase()).collect())
+                .map(|o| {
+                    o.keys()
+                        .filter(|k| *k != "parameters")
+                        .map(|k| k.to_uppercase())
+                        .collect()
+                })
                 .unwrap_or_default();
             let message = format!("{} has no {} (only {})", route.template, req.method, methods.join(", "));
             return (None, vec![fail("/route", message)]);
@@ -325,7 +332,10 @@ impl Api {
             return op;
         };
         let changes = op["x-github-breaking-changes"].as_array().cloned().unwrap_or_default();
-        for change in changes.iter().filter(|c| c["version"].as_str().is_some_and(|v| v <= version)) {
+        for change in changes
+            .iter()
+            .filter(|c| c["version"].as_str().is_some_and(|v| v <= version))
+        {
             for patch in change["patch"].as_array().into_iter().flatten() {
                 let path = patch["path"].as_str().unwrap_or_default();
                 let (parent, key) = path.rsplit_once('/').unwrap_or(("", path));
@@ -381,7 +391,10 @@ impl Api {
             .filter(|p| !p.is_empty())
             .map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
+                (
+                    percent_decode(&k.replace('+', " ")),
+                    percent_decode(&v.replace('+', " ")),
+                )
             })
             .collect();
         let declared: Vec<&Value> = params.iter().filter(|p| p["in"] == "query").collect();
@@ -397,7 +410,10 @@ impl Api {
             }
             let schema = self.resolve(&param["schema"]);
             if values.len() > 1 && schema["type"] != "array" {
-                issues.push(fail(&pointer, format!("given {} times, the document takes one", values.len())));
+                issues.push(fail(
+                    &pointer,
+                    format!("given {} times, the document takes one", values.len()),
+                ));
             }
             if param["deprecated"] == true || schema["deprecated"] == true {
                 issues.push(note(&pointer, "deprecated parameter"));
@@ -408,7 +424,10 @@ impl Api {
         }
         for (name, _) in &pairs {
             if !declared.iter().any(|p| p["name"] == name.as_str()) {
-                issues.push(fail(&format!("/query/{name}"), "query parameter the operation does not declare"));
+                issues.push(fail(
+                    &format!("/query/{name}"),
+                    "query parameter the operation does not declare",
+                ));
             }
         }
     }
@@ -418,7 +437,12 @@ impl Api {
     /// fits several ways (`12` for `oneOf: [integer, string]`) is fine.
     fn param_value(&self, schema: &Value, text: &str, pointer: &str, issues: &mut Vec<Issue>) {
         let schema = self.resolve(schema);
-        let candidates = [typed(text, "integer"), typed(text, "number"), typed(text, "boolean"), Some(Value::String(text.into()))];
+        let candidates = [
+            typed(text, "integer"),
+            typed(text, "number"),
+            typed(text, "boolean"),
+            Some(Value::String(text.into())),
+        ];
         let results: Vec<Vec<Issue>> = candidates
             .into_iter()
             .flatten()
@@ -428,10 +452,7 @@ impl Api {
                 found
             })
             .collect();
-        let best = results
-            .into_iter()
-            .min_by_key(|found| fails(found))
-            .unwrap_or_default();
+        let best = results.into_iter().min_by_key(|found| fails(found)).unwrap_or_default();
         issues.extend(best);
     }
 
@@ -480,10 +501,21 @@ impl Api {
             return;
         }
         let content_type = req.header("content-type").unwrap_or_default();
-        let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let Some(media_entry) = body["content"].get(&media) else {
-            let known: Vec<&String> = body["content"].as_object().map(|o| o.keys().collect()).unwrap_or_default();
-            issues.push(fail("/headers/content-type", format!("{media:?} is not one of {known:?}")));
+            let known: Vec<&String> = body["content"]
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
+            issues.push(fail(
+                "/headers/content-type",
+                format!("{media:?} is not one of {known:?}"),
+            ));
             return;
         };
         if !media.ends_with("json") {
@@ -512,14 +544,24 @@ impl Api {
                 k => k.as_str().into_iter().collect(),
             };
             if !kinds.iter().any(|k| is_type(value, k)) {
-                issues.push(fail(pointer, format!("{} where the document wants {}", type_of(value), kinds.join(" or "))));
+                issues.push(fail(
+                    pointer,
+                    format!("{} where the document wants {}", type_of(value), kinds.join(" or ")),
+                ));
                 return;
             }
         }
         if let Some(allowed) = s.get("enum").and_then(Value::as_array) {
             if !allowed.contains(value) {
-                let shown = if mode == Mode::Param { format!("{value} ") } else { String::new() };
-                issues.push(fail(pointer, format!("{shown}not one of {}", Value::Array(allowed.clone()))));
+                let shown = if mode == Mode::Param {
+                    format!("{value} ")
+                } else {
+                    String::new()
+                };
+                issues.push(fail(
+                    pointer,
+                    format!("{shown}not one of {}", Value::Array(allowed.clone())),
+                ));
             }
         }
         for (key, list) in [("allOf", true), ("anyOf", false), ("oneOf", false)] {
@@ -544,7 +586,10 @@ impl Api {
                     .filter(|i| i.level == Level::Fail)
                     .map(|i| format!("{}: {}", i.pointer, i.message))
                     .collect();
-                issues.push(fail(pointer, format!("matches none of {key} (closest: {})", why.join("; "))));
+                issues.push(fail(
+                    pointer,
+                    format!("matches none of {key} (closest: {})", why.join("; ")),
+                ));
             } else if key == "oneOf" && passing.len() > 1 && mode == Mode::Body {
                 issues.push(fail(pointer, format!("matches {} branches of oneOf", passing.len())));
             } else {
@@ -554,11 +599,23 @@ impl Api {
         match value {
             Value::String(text) => {
                 let chars = text.chars().count() as u64;
-                if s.get("minLength").and_then(Value::as_u64).is_some_and(|min| chars < min) {
-                    issues.push(fail(pointer, format!("{chars} characters, fewer than minLength {}", s["minLength"])));
+                if s.get("minLength")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|min| chars < min)
+                {
+                    issues.push(fail(
+                        pointer,
+                        format!("{chars} characters, fewer than minLength {}", s["minLength"]),
+                    ));
                 }
-                if s.get("maxLength").and_then(Value::as_u64).is_some_and(|max| chars > max) {
-                    issues.push(fail(pointer, format!("{chars} characters, more than maxLength {}", s["maxLength"])));
+                if s.get("maxLength")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|max| chars > max)
+                {
+                    issues.push(fail(
+                        pointer,
+                        format!("{chars} characters, more than maxLength {}", s["maxLength"]),
+                    ));
                 }
                 if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
                     self.pattern(pattern, text, pointer, issues);
@@ -576,10 +633,16 @@ impl Api {
             Value::Array(items) => {
                 let len = items.len() as u64;
                 if s.get("minItems").and_then(Value::as_u64).is_some_and(|min| len < min) {
-                    issues.push(fail(pointer, format!("{len} items, fewer than minItems {}", s["minItems"])));
+                    issues.push(fail(
+                        pointer,
+                        format!("{len} items, fewer than minItems {}", s["minItems"]),
+                    ));
                 }
                 if s.get("maxItems").and_then(Value::as_u64).is_some_and(|max| len > max) {
-                    issues.push(fail(pointer, format!("{len} items, more than maxItems {}", s["maxItems"])));
+                    issues.push(fail(
+                        pointer,
+                        format!("{len} items, more than maxItems {}", s["maxItems"]),
+                    ));
                 }
                 if s.get("uniqueItems") == Some(&Value::Bool(true))
                     && items.iter().enumerate().any(|(i, a)| items[..i].contains(a))
@@ -612,12 +675,21 @@ impl Api {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        for key in s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        for key in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if fields.contains_key(key) {
                 continue;
             }
             if accepts_missing.contains(&key) {
-                issues.push(note(&at(key), "required field missing; the reference server accepts it missing"));
+                issues.push(note(
+                    &at(key),
+                    "required field missing; the reference server accepts it missing",
+                ));
             } else if lenient {
                 issues.push(note(&at(key), "required field missing (schema trimmed)"));
             } else {
@@ -625,11 +697,23 @@ impl Api {
             }
         }
         let len = fields.len() as u64;
-        if s.get("maxProperties").and_then(Value::as_u64).is_some_and(|max| len > max) {
-            issues.push(fail(pointer, format!("{len} properties, more than maxProperties {}", s["maxProperties"])));
+        if s.get("maxProperties")
+            .and_then(Value::as_u64)
+            .is_some_and(|max| len > max)
+        {
+            issues.push(fail(
+                pointer,
+                format!("{len} properties, more than maxProperties {}", s["maxProperties"]),
+            ));
         }
-        if s.get("minProperties").and_then(Value::as_u64).is_some_and(|min| len < min) {
-            issues.push(fail(pointer, format!("{len} properties, fewer than minProperties {}", s["minProperties"])));
+        if s.get("minProperties")
+            .and_then(Value::as_u64)
+            .is_some_and(|min| len < min)
+        {
+            issues.push(fail(
+                pointer,
+                format!("{len} properties, fewer than minProperties {}", s["minProperties"]),
+            ));
         }
         if let Some(one) = s.get("x-exactly-one-of").and_then(Value::as_array) {
             let present = one
@@ -638,7 +722,13 @@ impl Api {
                 .filter(|k| fields.get(*k).is_some_and(|v| !v.is_null()))
                 .count();
             if present != 1 {
-                issues.push(fail(pointer, format!("{present} of {} present, exactly one must be", Value::Array(one.clone()))));
+                issues.push(fail(
+                    pointer,
+                    format!(
+                        "{present} of {} present, exactly one must be",
+                        Value::Array(one.clone())
+                    ),
+                ));
             }
         }
         let properties = s.get("properties").and_then(Value::as_object);
