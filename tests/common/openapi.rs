@@ -599,24 +599,7 @@ impl Api {
         match value {
             Value::String(text) => {
                 let chars = text.chars().count() as u64;
-                if s.get("minLength")
-                    .and_then(Value::as_u64)
-                    .is_some_and(|min| chars < min)
-                {
-                    issues.push(fail(
-                        pointer,
-                        format!("{chars} characters, fewer than minLength {}", s["minLength"]),
-                    ));
-                }
-                if s.get("maxLength")
-                    .and_then(Value::as_u64)
-                    .is_some_and(|max| chars > max)
-                {
-                    issues.push(fail(
-                        pointer,
-                        format!("{chars} characters, more than maxLength {}", s["maxLength"]),
-                    ));
-                }
+                counted(s, ("minLength", "maxLength"), chars, "characters", pointer, issues);
                 if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
                     self.pattern(pattern, text, pointer, issues);
                 }
@@ -632,18 +615,7 @@ impl Api {
             }
             Value::Array(items) => {
                 let len = items.len() as u64;
-                if s.get("minItems").and_then(Value::as_u64).is_some_and(|min| len < min) {
-                    issues.push(fail(
-                        pointer,
-                        format!("{len} items, fewer than minItems {}", s["minItems"]),
-                    ));
-                }
-                if s.get("maxItems").and_then(Value::as_u64).is_some_and(|max| len > max) {
-                    issues.push(fail(
-                        pointer,
-                        format!("{len} items, more than maxItems {}", s["maxItems"]),
-                    ));
-                }
+                counted(s, ("minItems", "maxItems"), len, "items", pointer, issues);
                 if s.get("uniqueItems") == Some(&Value::Bool(true))
                     && items.iter().enumerate().any(|(i, a)| items[..i].contains(a))
                 {
@@ -697,24 +669,14 @@ impl Api {
             }
         }
         let len = fields.len() as u64;
-        if s.get("maxProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|max| len > max)
-        {
-            issues.push(fail(
-                pointer,
-                format!("{len} properties, more than maxProperties {}", s["maxProperties"]),
-            ));
-        }
-        if s.get("minProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|min| len < min)
-        {
-            issues.push(fail(
-                pointer,
-                format!("{len} properties, fewer than minProperties {}", s["minProperties"]),
-            ));
-        }
+        counted(
+            s,
+            ("minProperties", "maxProperties"),
+            len,
+            "properties",
+            pointer,
+            issues,
+        );
         if let Some(one) = s.get("x-exactly-one-of").and_then(Value::as_array) {
             let present = one
                 .iter()
@@ -800,5 +762,23 @@ fn type_of(value: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+/// A count (characters, items, properties) against the schema's lower and
+/// upper bound keywords.
+fn counted(
+    s: &Map<String, Value>,
+    (min, max): (&str, &str),
+    n: u64,
+    unit: &str,
+    pointer: &str,
+    issues: &mut Vec<Issue>,
+) {
+    if let Some(bound) = s.get(min).and_then(Value::as_u64).filter(|&b| n < b) {
+        issues.push(fail(pointer, format!("{n} {unit}, fewer than {min} {bound}")));
+    }
+    if let Some(bound) = s.get(max).and_then(Value::as_u64).filter(|&b| n > b) {
+        issues.push(fail(pointer, format!("{n} {unit}, more than {max} {bound}")));
     }
 }
