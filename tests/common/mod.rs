@@ -8,6 +8,7 @@
 
 pub mod cloudflare;
 pub mod github;
+pub mod openapi;
 pub mod proxy;
 pub mod runner;
 pub mod server;
