@@ -1103,10 +1103,8 @@ pub fn slug(input: &str, value: &str) -> Result<String, BadInput> {
 
 /// Cloudflare's rule for a Worker's name: `^[a-z0-9_][a-z0-9-_]*$`.
 fn worker_script(input: &str, value: &str) -> Result<String, BadInput> {
-    let ok = value
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    let ok = !value.is_empty()
+        && !value.starts_with('-')
         && value
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));

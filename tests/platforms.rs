@@ -138,22 +138,32 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 /// The `results` entry for `target`.
 fn entry(result: &RunResult, target: &str) -> Value {
+    entry_where(result, "target", target)
+}
+
+/// The first `results` entry whose `field` is `value`.
+fn entry_where(result: &RunResult, field: &str, value: &str) -> Value {
     let text = result
         .output("results")
         .unwrap_or_else(|| panic!("no results output\n{}", result.stdout));
     let results: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
     results
         .into_iter()
-        .find(|e| e["target"] == target)
-        .unwrap_or_else(|| panic!("no results entry for {target}: {text}"))
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("no results entry with {field} {value}: {text}"))
 }
 
 /// Every `::error::` line, joined: where the platform's words must show.
 fn errors(result: &RunResult) -> String {
+    commands(result, "::error::")
+}
+
+/// Every line of stdout that starts with `prefix` (a workflow command), joined.
+fn commands(result: &RunResult, prefix: &str) -> String {
     result
         .stdout
         .lines()
-        .filter(|l| l.starts_with("::error::"))
+        .filter(|l| l.starts_with(prefix))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -1014,28 +1024,6 @@ fn outside_actions_the_platform_tokens_come_from_the_environment() {
 // ---------------------------------------------------------------------------
 // Vercel and Cloudflare, more exactly (SPEC, 2026-12-01).
 
-/// The `results` entry of `group` (every target failed with it in preflight).
-fn group_entry(result: &RunResult, group: &str) -> Value {
-    let text = result
-        .output("results")
-        .unwrap_or_else(|| panic!("no results output\n{}", result.stdout));
-    let results: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    results
-        .into_iter()
-        .find(|e| e["group"] == group)
-        .unwrap_or_else(|| panic!("no results entry for group {group}: {text}"))
-}
-
-/// Every `::warning::` line, joined.
-fn warnings(result: &RunResult) -> String {
-    result
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("::warning::"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn a_vercel_conflict_fails_only_the_groups_that_write_that_variable() {
     let p = Platforms::new();
@@ -1050,7 +1038,7 @@ fn a_vercel_conflict_fails_only_the_groups_that_write_that_variable() {
     assert_eq!(p.world.turso.rotations("prod"), 0);
     assert_eq!(p.world.turso.count("POST", "/groups/prod/"), 0);
     assert_eq!(p.vercel.env(PROJECT, &owned).unwrap().value, "from-integration");
-    let e = group_entry(&result, "prod");
+    let e = entry_where(&result, "group", "prod");
     assert_eq!(e["written"], false, "{e}");
     assert!(
         e["error"]
@@ -1283,7 +1271,7 @@ fn a_vercel_variable_that_is_not_sensitive_is_written_with_a_warning() {
             4,
             "{kind}: list, probe POST and DELETE, PATCH"
         );
-        let warnings = warnings(&result);
+        let warnings = commands(&result, "::warning::");
         for words in [NAME, kind, "anyone with access", "recreate it as sensitive"] {
             assert!(warnings.contains(words), "{kind}: {words}\n{}", result.stdout);
         }
