@@ -143,9 +143,9 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             let read = match reads.get(&key) {
                 Some(read) => read,
                 None => {
-                    let read = match writers.read(target) {
+                    let read = match writers.prepare(target) {
                         Ok(read) => {
-                            workflow::log(&format!("preflight: {} read", target.scope));
+                            workflow::log(&format!("preflight: {key} read"));
                             Ok(read)
                         }
                         Err(e) => Err(group_failure(inputs, e)?),

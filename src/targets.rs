@@ -1,6 +1,6 @@
-//! Every kind of target behind one small interface: read (once per scope,
-//! or per Vercel project: what the writes need), for_target (decide each
-//! target's write from what was read), age (for `rotate-after`), probe
+//! Every kind of target behind one small interface: prepare (read once per
+//! scope, or per Vercel project, what the writes need), for_target (decide
+//! each target's write from what was read), age (for `rotate-after`), probe
 //! (prove write access) and write. The rotation calls these and never asks which platform a target
 //! is on; each platform's client lives in its own module.
 
@@ -50,6 +50,15 @@ impl ReadKey {
         match scope {
             Scope::Vercel { project, .. } => ReadKey::VercelProject(project.clone()),
             other => ReadKey::Scope(other.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadKey::Scope(scope) => write!(f, "{scope}"),
+            ReadKey::VercelProject(project) => write!(f, "Vercel project {project}"),
         }
     }
 }
@@ -128,7 +137,7 @@ impl Writers {
     }
 
     /// Preflight: reads what the target's scope (or Vercel project) needs.
-    pub fn read(&self, target: &Target) -> Result<Read> {
+    pub fn prepare(&self, target: &Target) -> Result<Read> {
         Ok(match target.scope.platform() {
             Platform::GitHub => Read::GitHub(self.github()?.prepare(target)?),
             Platform::Cloudflare => Read::Worker(self.cloudflare()?.list(target)?),
