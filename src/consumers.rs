@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 use crate::github::GitHub;
 use crate::http::{self, Call};
-use crate::inputs::{self, Dispatch, Notify};
+use crate::inputs::{self, Dispatch, Notify, NotifyFormat};
 use crate::report::Delivery;
 use crate::retry::{detail, Policy};
 use crate::secret::random_hex;
@@ -47,25 +47,32 @@ pub fn dispatch(
         .collect()
 }
 
-/// POSTs `message` to the webhook, signed per Standard Webhooks when a
-/// secret is given. Only the URL's host is ever named.
+/// POSTs `message` to the webhook. The generic JSON one always carries a
+/// `webhook-id` and `webhook-timestamp`, signed per Standard Webhooks when
+/// a secret is given. Only the URL's host is ever named.
 pub fn notify(notify: &Notify, message: &Value, policy: &Policy) -> Delivery {
     // Scrubbed like every other rendering: an error quoted in the message
     // never carries a registered secret.
     let body = crate::secret::redact(&message.to_string());
     let what = format!("notifying {}", notify.host);
+    // Made once, before the first attempt: every retry carries the same
+    // id, timestamp and signature, so a receiver can drop a second delivery.
     let mut headers = Vec::new();
-    if let Some(key) = notify.secret.as_ref().and_then(inputs::signing_key) {
+    if notify.format == NotifyFormat::Json {
         let id = format!("msg_{}", random_hex(16));
         let timestamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs()
             .to_string();
-        let signature = sign(&key, &id, &timestamp, &body);
+        if let Some(key) = notify.secret.as_ref().and_then(inputs::signing_key) {
+            headers.push((
+                "webhook-signature",
+                format!("v1,{}", sign(&key, &id, &timestamp, &body)),
+            ));
+        }
         headers.push(("webhook-id", id));
         headers.push(("webhook-timestamp", timestamp));
-        headers.push(("webhook-signature", format!("v1,{signature}")));
     }
     let call = Call {
         method: "POST",

@@ -347,21 +347,24 @@ impl GitHub {
                     "DELETE" => client._delete(route, None::<&()>).await,
                     _ => unreachable!("no other method is used"),
                 }
-                .map_err(|e| Transport(chain(&e)))?;
+                .map_err(|e| Transport::lost(chain(&e)))?;
                 let (parts, body) = response.into_parts();
                 let body = match Limited::new(body, MAX_BODY as usize).collect().await {
                     Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
                     Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                         "(response body over 1 MiB, not read)".to_owned()
                     }
-                    Err(e) => return Err(Transport(format!("reading the response: {e}"))),
+                    Err(e) => return Err(Transport::lost(format!("reading the response: {e}"))),
                 };
                 let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
                 Ok(Reply::from_parts(parts.status.as_u16(), body, header))
             };
             match tokio::time::timeout(timeout, request).await {
                 Ok(result) => result,
-                Err(_) => Err(Transport(format!("timed out after {:.0}s", timeout.as_secs_f64()))),
+                Err(_) => Err(Transport::lost(format!(
+                    "timed out after {:.0}s",
+                    timeout.as_secs_f64()
+                ))),
             }
         })
     }

@@ -89,7 +89,7 @@ impl<'a> Call<'a> {
             .as_reader()
             .take(MAX_BODY)
             .read_to_end(&mut bytes)
-            .map_err(|e| Transport(format!("reading the response: {e}")))?;
+            .map_err(|e| Transport::lost(format!("reading the response: {e}")))?;
         let headers = response.headers();
         Ok(Reply::from_parts(
             response.status().as_u16(),
@@ -104,10 +104,24 @@ fn run<S: ureq::AsSendBody>(
     request: ureq::http::Result<ureq::http::Request<S>>,
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, Transport> {
-    let request = request.map_err(|e| Transport(format!("building the request: {e}")))?;
+    let request = request.map_err(|e| Transport::unsent(format!("building the request: {e}")))?;
     agent
         .run(agent.configure_request(request).timeout_global(Some(timeout)).build())
-        .map_err(|e| Transport(describe(&e)))
+        .map_err(|e| match unsent(&e) {
+            true => Transport::unsent(describe(&e)),
+            false => Transport::lost(describe(&e)),
+        })
+}
+
+/// Whether the request never reached a server (no connection was made).
+fn unsent(error: &ureq::Error) -> bool {
+    use ureq::Timeout;
+    match error {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => true,
+        ureq::Error::Io(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    }
 }
 
 /// A transport error in words, without anything the request carried.

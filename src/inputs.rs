@@ -376,8 +376,8 @@ pub struct Inputs {
     pub limits: Limits,
     /// Consumers to tell once the secrets are written.
     pub dispatch: Vec<Dispatch>,
-    /// Token for the dispatches, when not `github-token`.
-    pub dispatch_token: Option<Secret>,
+    /// GitHub access for the dispatches with `dispatch-token`, when not `github-token`'s.
+    pub dispatcher: Option<Access>,
     pub notify: Option<Notify>,
     /// Cloudflare API, when a target needs it.
     pub cloudflare: Option<Access>,
@@ -542,13 +542,24 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         .iter()
         .map(|entry| dispatch_entry(entry))
         .collect::<Result<Vec<_>, _>>()?;
-    // A platform's token is needed only when the run writes or dispatches there.
+    let dispatch_token = raw.get("dispatch-token").map(Secret::new);
+    // A platform's token is needed only when the run writes or dispatches
+    // there (GitHub's dispatches need none with `dispatch-token`).
     let needs = |platform: Platform| {
         plans
             .iter()
             .flat_map(|p| &p.targets)
             .any(|t| t.scope.platform() == platform)
-            || dispatch.iter().any(|d| d.platform() == platform)
+            || dispatch
+                .iter()
+                .any(|d| d.platform() == platform && (platform != Platform::GitHub || dispatch_token.is_none()))
+    };
+    let github_api_url = || {
+        url(
+            names::GITHUB_API_URL,
+            &raw.env(names::GITHUB_API_URL)
+                .unwrap_or_else(|| names::DEFAULT_GITHUB_API_URL.into()),
+        )
     };
     // Outside Actions, as `gh` does: no token need be typed on a command line.
     let github_token = match actions {
@@ -562,10 +573,7 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         Some(_) if !needs(Platform::GitHub) => None,
         Some(token) => Some(Access {
             token: Secret::new(token),
-            api_url: url(
-                names::GITHUB_API_URL,
-                &raw.env(names::GITHUB_API_URL).unwrap_or_else(|| names::DEFAULT_GITHUB_API_URL.into()),
-            )?,
+            api_url: github_api_url()?,
         }),
         None if dry_run || !needs(Platform::GitHub) => None,
         None if actions => return bad("Input `github-token` is required: a token allowed to write secrets (the workflow's own GITHUB_TOKEN cannot; see README)."),
@@ -644,7 +652,13 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         },
     };
 
-    let dispatch_token = raw.get("dispatch-token").map(Secret::new);
+    let dispatcher = match dispatch_token {
+        Some(token) if dispatch.iter().any(|d| d.platform() == Platform::GitHub) => Some(Access {
+            token,
+            api_url: github_api_url()?,
+        }),
+        _ => None,
+    };
     let notify = notify(raw)?;
 
     Ok(Inputs {
@@ -665,7 +679,7 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         per_group_outputs: raw.get("groups").is_some(),
         limits: Limits { max_attempts, timeout },
         dispatch,
-        dispatch_token,
+        dispatcher,
         notify,
         cloudflare,
         vercel,

@@ -16,6 +16,7 @@ pub mod retry;
 pub mod rotate;
 pub mod seal;
 pub mod secret;
+pub mod stop;
 pub mod targets;
 pub mod tls;
 pub mod turso;

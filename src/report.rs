@@ -43,6 +43,11 @@ pub struct GroupOutcome {
     pub writes: Vec<(Target, Option<String>)>,
     /// Rotate answered -> last secret written.
     pub window: Option<Duration>,
+    /// The rotate call's answer was lost (its error): it may have
+    /// invalidated the old tokens, so the run went on as if it had.
+    pub invalidation_lost: Option<String>,
+    /// Where the new token was handed on as soon as it existed.
+    pub handed: Option<Handed>,
 }
 
 impl GroupOutcome {
@@ -60,6 +65,8 @@ impl GroupOutcome {
             unverified: None,
             writes: Vec::new(),
             window: None,
+            invalidation_lost: None,
+            handed: None,
         }
     }
 
@@ -87,7 +94,20 @@ impl GroupOutcome {
 
     /// Not due, or every target written with a token that passed verification.
     pub fn ok(&self) -> bool {
-        self.not_due || (self.error.is_none() && self.unverified.is_none() && self.all_written())
+        self.not_due
+            || (self.error.is_none()
+                && self.unverified.is_none()
+                && self.invalidation_lost.is_none()
+                && self.all_written())
+    }
+
+    /// `true`, `false`, or `unknown` when the rotate call's answer was lost.
+    pub fn invalidated(&self) -> &'static str {
+        match (self.rotated_at, &self.invalidation_lost) {
+            (Some(_), Some(_)) => "unknown",
+            (Some(_), None) => "true",
+            (None, _) => "false",
+        }
     }
 
     /// Every target holds the new token.
@@ -102,7 +122,13 @@ impl GroupOutcome {
         }
         match self.writes.iter().find(|(t, _)| t == target) {
             Some((_, e)) => e.clone(),
-            None => Some(self.error.clone().unwrap_or_else(|| "not attempted".to_owned())),
+            // (In a roll, a token that failed verification is not written.)
+            None => Some(
+                self.error
+                    .clone()
+                    .or_else(|| self.unverified.clone())
+                    .unwrap_or_else(|| "not attempted".to_owned()),
+            ),
         }
     }
 }
@@ -125,8 +151,9 @@ pub fn written(outcomes: &[GroupOutcome]) -> impl Iterator<Item = &GroupOutcome>
     outcomes.iter().filter(|o| o.writes.iter().any(|(_, e)| e.is_none()))
 }
 
-/// Where a token that did not reach every secret went.
-enum Handed {
+/// Where a new token was handed on.
+#[derive(Debug, Clone)]
+pub enum Handed {
     /// The masked step output of that name.
     Output(String),
     File(PathBuf),
@@ -155,40 +182,48 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliver
         updated,
         results(outcomes, deliveries),
         outcomes.iter().any(|o| o.token.is_some()),
-        outcomes.iter().any(|o| o.rotated_at.is_some()),
+        invalidated(outcomes),
     );
-    let outputs_written = match wf.outputs(outputs, &tokens, inputs.show_token) {
-        Ok(()) => wf.records_outputs(),
-        Err(e) => {
-            wf.annotate("warning", &format!("{e:#}"));
-            false
-        }
-    };
+    if let Err(e) = wf.outputs(outputs, &tokens, inputs.show_token) {
+        wf.annotate("warning", &format!("{e:#}"));
+    }
 
-    // A token that did not reach every secret is handed on: the step output
-    // if a later step can read it, else the token file.
+    // A token that did not reach every secret stays where it was handed on
+    // (the step output, or the token file); one that did leaves no file.
     let handed: Vec<Option<Handed>> = outcomes
         .iter()
         .map(|o| {
-            let token = o.token.as_ref().filter(|_| !o.all_written())?;
-            if outputs_written {
-                return Some(Handed::Output(token_output(inputs, o.group())));
+            let handed = o.handed.as_ref()?;
+            if !o.all_written() {
+                // Saved again, so that the message tells the truth even if
+                // the file was removed meanwhile.
+                return Some(match (handed, &o.token) {
+                    (Handed::File(path), Some(token)) => match files::save_token(path, token) {
+                        Ok(()) => Handed::File(path.clone()),
+                        Err(e) => Handed::Lost(format!("{e:#}")),
+                    },
+                    (handed, _) => handed.clone(),
+                });
             }
-            let path = &o.plan.token_file;
-            Some(match files::save_token(path, token) {
-                Ok(()) => {
-                    workflow::log(&format!(
-                        "group `{}`: new token saved to {} (mode 0600)",
+            if let Handed::File(path) = handed {
+                match std::fs::remove_file(path) {
+                    Ok(()) => workflow::log(&format!(
+                        "group `{}`: every target holds the new token: token file {} removed",
                         o.group(),
                         path.display()
-                    ));
-                    Handed::File(path.clone())
+                    )),
+                    Err(e) => wf.annotate(
+                        "warning",
+                        &format!(
+                            "removing the token file {}: {e} (delete it: it holds a live token)",
+                            path.display()
+                        ),
+                    ),
                 }
-                Err(e) => Handed::Lost(format!("{e:#}")),
-            })
+            }
+            None
         })
         .collect();
-
     if let Err(e) = wf.summary(&summary(inputs, outcomes, deliveries)) {
         wf.annotate("warning", &format!("{e:#}"));
     }
@@ -202,12 +237,16 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliver
         .filter_map(|d| Some(format!("{} ({})", d.target, d.error.as_deref()?)))
         .collect();
     if !undelivered.is_empty() {
-        let groups: Vec<&str> = written(outcomes).map(GroupOutcome::group).collect();
+        let groups: Vec<String> = written(outcomes).map(|o| format!("`{}`", o.group())).collect();
+        let groups = if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(", ")
+        };
         wf.annotate(
             "error",
             &format!(
-                "The secrets of {} were written, but not delivered: {}. Nothing was undone: consumers that were not told pick up the new token on their next deploy.",
-                groups.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", "),
+                "Not delivered: {}. Groups whose secrets were written: {groups}. Nothing was undone: consumers that were not told pick up the new token on their next deploy.",
                 undelivered.join("; ")
             ),
         );
@@ -234,7 +273,7 @@ fn outputs(
     secret_updated: bool,
     results: Vec<Value>,
     rotated: bool,
-    invalidated: bool,
+    invalidated: &str,
 ) -> Map<String, Value> {
     let mut outputs = Map::new();
     outputs.insert("expires-at".into(), json!(rfc3339(expires_at).unwrap_or_default()));
@@ -242,7 +281,7 @@ fn outputs(
     outputs.insert("secret-updated".into(), json!(secret_updated.to_string()));
     outputs.insert("results".into(), Value::Array(results));
     outputs.insert("rotated".into(), json!(rotated.to_string()));
-    outputs.insert("invalidated".into(), json!(invalidated.to_string()));
+    outputs.insert("invalidated".into(), json!(invalidated));
     outputs
 }
 
@@ -309,7 +348,7 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], checked: 
         (true, true) => {}
     }
     workflow::log(&format!("dry run: nothing was changed. {proof}"));
-    let outputs = outputs(None, None, false, results, false, false);
+    let outputs = outputs(None, None, false, results, false, "false");
     for written in [
         wf.outputs(outputs, &[], inputs.show_token),
         wf.summary(&format!(
@@ -341,9 +380,19 @@ pub fn is_due(inputs: &Inputs, last_written: &[(Target, Age)]) -> bool {
     let mut tracked = last_written.iter().filter(|(_, age)| *age != Age::Untracked).peekable();
     tracked.peek().is_none()
         || tracked.any(|(_, age)| match age {
-            Age::WrittenAt(at) => at.elapsed().unwrap_or_default() >= after,
+            Age::WrittenAt(at) => in_future(*at) || at.elapsed().unwrap_or_default() >= after,
             _ => true,
         })
+}
+
+/// How far past the clock a last-written time may be before it is no age.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// A time more than [`CLOCK_SKEW`] ahead of the clock: a bad clock or a bad
+/// timestamp, which must never stop rotations for good, so it is due.
+pub fn in_future(at: SystemTime) -> bool {
+    at.duration_since(SystemTime::now())
+        .is_ok_and(|ahead| ahead > CLOCK_SKEW)
 }
 
 /// Each target's age and when it is next due, for the summary and logs.
@@ -360,6 +409,10 @@ fn age(inputs: &Inputs, secret: &str, age: Age) -> String {
     let at = match age {
         Age::Missing => return format!("{secret} missing"),
         Age::Untracked => return format!("{secret} (its platform keeps no timestamp)"),
+        Age::WrittenAt(at) if in_future(at) => {
+            let at = rfc3339(Some(at)).unwrap_or_else(|| "an unreadable time".into());
+            return format!("{secret} written at {at}, ahead of the clock: due");
+        }
         Age::WrittenAt(at) => at,
     };
     let next = at.checked_add(inputs.rotate_after.unwrap_or_default());
@@ -385,6 +438,42 @@ pub fn short_duration(d: Duration) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// The run's `invalidated` output: `unknown` when any group's rotate call
+/// lost its answer, else `true` when any group's tokens were invalidated.
+fn invalidated(outcomes: &[GroupOutcome]) -> &'static str {
+    let each: Vec<&str> = outcomes.iter().map(GroupOutcome::invalidated).collect();
+    ["unknown", "true"]
+        .into_iter()
+        .find(|v| each.contains(v))
+        .unwrap_or("false")
+}
+
+/// Hands a new token on as soon as it exists, so that no stop, crash or
+/// kill after its creation loses it: under Actions the masked step output
+/// (written at once), elsewhere the token file (removed once every target
+/// holds the token).
+pub fn hand_on(inputs: &Inputs, wf: &Workflow, plan: &GroupPlan, token: &Secret) -> Handed {
+    let name = token_output(inputs, &plan.group);
+    if wf.records_outputs() {
+        match wf.outputs(Map::new(), &[(name.clone(), token)], false) {
+            Ok(()) => return Handed::Output(name),
+            Err(e) => wf.annotate("warning", &format!("{e:#}")),
+        }
+    }
+    let path = &plan.token_file;
+    match files::save_token(path, token) {
+        Ok(()) => {
+            workflow::log(&format!(
+                "group `{}`: new token saved to {} (mode 0600) until every target holds it",
+                plan.group,
+                path.display()
+            ));
+            Handed::File(path.clone())
+        }
+        Err(e) => Handed::Lost(format!("{e:#}")),
+    }
 }
 
 /// The output that carries a group's token: `token`, or `token-<group>` with `groups`.
@@ -465,13 +554,23 @@ pub fn notification(
         })
         .collect();
     let headline = headline(inputs, outcomes, run_failed);
-    let lines: Vec<String> = outcomes
+    // Failed groups first, then what was not delivered, then the rest:
+    // what a chat message has no room for is counted at its end.
+    let lines: Vec<Line> = outcomes
         .iter()
-        .map(|o| group_line(inputs, o))
+        .filter(|o| !o.ok())
+        .map(|o| Line::group(group_line(inputs, o)))
         .chain(
             deliveries
                 .iter()
-                .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?))),
+                .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?)))
+                .map(|text| Line { text, group: false }),
+        )
+        .chain(
+            outcomes
+                .iter()
+                .filter(|o| o.ok())
+                .map(|o| Line::group(group_line(inputs, o))),
         )
         .collect();
     match format {
@@ -490,13 +589,9 @@ pub fn notification(
             },
         }),
         NotifyFormat::Slack => {
-            let mut blocks =
-                vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", slack(&headline))}})];
-            blocks.extend(
-                lines
-                    .iter()
-                    .map(|l| json!({"type": "section", "text": {"type": "mrkdwn", "text": slack(l)}})),
-            );
+            let section =
+                |text: &str| json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SLACK_MAX_TEXT)}});
+            let mut blocks = vec![section(&format!("*{}*", slack(&headline)))];
             let mut context = Vec::new();
             if let Some(reason) = &inputs.reason {
                 context.push(format!("Reason: {}", slack(reason)));
@@ -504,49 +599,123 @@ pub fn notification(
             if let Some(url) = &wf.run_url {
                 context.push(format!("<{}|Workflow run>", slack(url)));
             }
+            let room = SLACK_MAX_BLOCKS - blocks.len() - usize::from(!context.is_empty());
+            let shown = if lines.len() <= room { lines.len() } else { room - 1 };
+            blocks.extend(lines[..shown].iter().map(|l| section(&slack(&l.text))));
+            blocks.extend(left_out(&lines[shown..]).map(|more| section(&slack(&more))));
             if !context.is_empty() {
-                blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context.join(" · ")}]}));
+                blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&context.join(" · "), SLACK_MAX_TEXT)}]}));
             }
-            json!({ "text": slack(&headline), "blocks": blocks })
+            json!({ "text": clip(&slack(&headline), SLACK_MAX_TEXT), "blocks": blocks })
         }
         NotifyFormat::Teams => {
-            let mut body = vec![
-                json!({"type": "TextBlock", "text": headline, "weight": "Bolder", "size": "Medium", "wrap": true}),
-            ];
-            body.extend(
-                lines
-                    .iter()
-                    .map(|l| json!({"type": "TextBlock", "text": l, "wrap": true})),
-            );
-            let mut facts = vec![json!({"title": "Mode", "value": inputs.mode.as_str()})];
-            if let Some(reason) = &inputs.reason {
-                facts.push(json!({"title": "Reason", "value": reason}));
+            let card = |shown: usize| teams_card(inputs, wf, &headline, &lines[..shown], left_out(&lines[shown..]));
+            let fits = |shown: usize| card(shown).to_string().len() < TEAMS_MAX_BYTES;
+            if fits(lines.len()) {
+                return card(lines.len());
             }
-            if let Some(actor) = &wf.actor {
-                facts.push(json!({"title": "Actor", "value": actor}));
+            // The most lines that fit with the count of the rest.
+            let (mut fit, mut over) = (0, lines.len());
+            while over - fit > 1 {
+                let mid = (fit + over) / 2;
+                if fits(mid) {
+                    fit = mid;
+                } else {
+                    over = mid;
+                }
             }
-            body.push(json!({"type": "FactSet", "facts": facts}));
-            let actions: Vec<Value> = wf
-                .run_url
-                .iter()
-                .map(|url| json!({"type": "Action.OpenUrl", "title": "Workflow run", "url": url}))
-                .collect();
-            json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "contentUrl": null,
-                    "content": {
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": body,
-                        "actions": actions,
-                    },
-                }],
-            })
+            card(fit)
         }
     }
+}
+
+/// Slack: blocks in one message, characters in one section's text.
+const SLACK_MAX_BLOCKS: usize = 50;
+const SLACK_MAX_TEXT: usize = 3000;
+/// Teams: bytes in the whole message body (28 KB).
+const TEAMS_MAX_BYTES: usize = 28_672;
+/// Characters in one line of a Teams card: a long error cannot crowd out
+/// the rest of the message.
+const TEAMS_MAX_TEXT: usize = 3000;
+
+/// One line of a chat message: a group's, or a delivery's.
+struct Line {
+    text: String,
+    group: bool,
+}
+
+impl Line {
+    fn group(text: String) -> Line {
+        Line { text, group: true }
+    }
+}
+
+/// The final line that counts what a message had no room for, if anything.
+fn left_out(lines: &[Line]) -> Option<String> {
+    let groups = lines.iter().filter(|l| l.group).count();
+    let deliveries = lines.len() - groups;
+    let count = |n: usize, one: &str, many: &str| match n {
+        0 => None,
+        1 => Some(format!("1 more {one}")),
+        n => Some(format!("{n} more {many}")),
+    };
+    let parts: Vec<String> = count(groups, "group", "groups")
+        .into_iter()
+        .chain(count(deliveries, "delivery", "deliveries"))
+        .collect();
+    (!parts.is_empty()).then(|| format!("and {}: see the run", parts.join(" and ")))
+}
+
+/// `text` cut to at most `max` characters, the cut marked with `…`.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A Teams message: one Adaptive Card with the headline, `lines`, the
+/// count of those left out, and the run's facts.
+fn teams_card(inputs: &Inputs, wf: &Workflow, headline: &str, lines: &[Line], left_out: Option<String>) -> Value {
+    let text = |t: &str| clip(&workflow::printable(t), TEAMS_MAX_TEXT);
+    let mut body =
+        vec![json!({"type": "TextBlock", "text": text(headline), "weight": "Bolder", "size": "Medium", "wrap": true})];
+    body.extend(
+        lines
+            .iter()
+            .map(|l| &l.text)
+            .chain(&left_out)
+            .map(|l| json!({"type": "TextBlock", "text": text(l), "wrap": true})),
+    );
+    let mut facts = vec![json!({"title": "Mode", "value": inputs.mode.as_str()})];
+    if let Some(reason) = &inputs.reason {
+        facts.push(json!({"title": "Reason", "value": text(reason)}));
+    }
+    if let Some(actor) = &wf.actor {
+        facts.push(json!({"title": "Actor", "value": text(actor)}));
+    }
+    body.push(json!({"type": "FactSet", "facts": facts}));
+    let actions: Vec<Value> = wf
+        .run_url
+        .iter()
+        .map(|url| json!({"type": "Action.OpenUrl", "title": "Workflow run", "url": url}))
+        .collect();
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": actions,
+            },
+        }],
+    })
 }
 
 /// `rotated`, `failed` or `not due`.
@@ -613,9 +782,13 @@ fn group_line(inputs: &Inputs, o: &GroupOutcome) -> String {
     }
 }
 
-/// Text for Slack's mrkdwn: `&`, `<`, `>` escaped as Slack requires.
+/// Text for Slack's mrkdwn: shown as text, and `&`, `<`, `>` escaped as
+/// Slack requires.
 fn slack(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    workflow::printable(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// After a failure: what was done, what was not, and what to do.
@@ -635,7 +808,13 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
             ),
         };
     };
-    let mut failed: Vec<String> = outcome.error.iter().chain(&outcome.unverified).cloned().collect();
+    let mut failed: Vec<String> = outcome
+        .error
+        .iter()
+        .chain(&outcome.unverified)
+        .chain(&outcome.invalidation_lost)
+        .cloned()
+        .collect();
     failed.extend(outcome.writes.iter().filter_map(|(_, e)| e.clone()));
     let written: Vec<&str> = outcome
         .writes
@@ -648,9 +827,13 @@ fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
         (n, all) if n == all => "yes".to_owned(),
         _ => format!("only {}", written.join(", ")),
     };
-    let (invalidated, rerun) = match outcome.rotated_at {
-        Some(_) => ("yes", "it rotates again (and that token dies with it)"),
-        None => (
+    let (invalidated, rerun) = match (outcome.rotated_at, &outcome.invalidation_lost) {
+        (Some(_), Some(_)) => (
+            "unknown (invalidation outcome unknown: the rotate call's answer was lost, so it may have acted; the new token was written as if it had)",
+            "it rotates again (and that token dies with it)",
+        ),
+        (Some(_), None) => ("yes", "it rotates again (and that token dies with it)"),
+        (None, _) => (
             "no (mode roll: the old tokens stay valid until they expire)",
             "it creates another token",
         ),
@@ -682,6 +865,9 @@ fn summary(inputs: &Inputs, outcomes: &[GroupOutcome], deliveries: &[Delivery]) 
     }
     if outcomes.iter().any(|o| o.token.is_some()) {
         text.push_str(match inputs.mode {
+            Mode::Invalidate if invalidated(outcomes) == "unknown" => {
+                "Mode `invalidate`: **invalidation outcome unknown**: a rotate call's answer was lost, so the old tokens may or may not still work; the new token was written as if they were dead.\n\n"
+            }
             Mode::Invalidate => "Mode `invalidate`: old tokens invalidated.\n\n",
             Mode::Roll => "Mode `roll`: old tokens not invalidated: they stay valid until they expire.\n\n",
         });
@@ -763,7 +949,7 @@ fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Str
             "group": o.group(),
             "reason": inputs.reason,
             "mode": inputs.mode.as_str(),
-            "invalidated": o.rotated_at.is_some(),
+            "invalidated": o.invalidated(),
             "rotated_at": rfc3339(o.rotated_at.or(o.created_at)),
             "expires_at": rfc3339(o.expiry.at()),
             "targets": o.writes.iter().map(|(t, e)| json!({"target": t.spec(), "written": e.is_none()})).collect::<Vec<_>>(),
@@ -839,6 +1025,10 @@ mod tests {
     }
 
     fn summary_with(organization: &str, reason: Option<&str>, outcomes: &[GroupOutcome]) -> String {
+        summary(&inputs_with(organization, reason), outcomes, &[])
+    }
+
+    fn inputs_with(organization: &str, reason: Option<&str>) -> Inputs {
         let mut vars = vec![
             ("INPUT_ORGANIZATION", organization.to_owned()),
             ("INPUT_GROUP", "prod".to_owned()),
@@ -852,7 +1042,43 @@ mod tests {
         let crate::inputs::Command::Run(inputs) = crate::inputs::parse(&[], &lookup).unwrap() else {
             panic!("a run")
         };
-        summary(&inputs, outcomes, &[])
+        *inputs
+    }
+
+    #[test]
+    fn a_long_error_is_cut_to_one_slack_section_and_shown_as_text() {
+        let outcome = GroupOutcome {
+            error: Some(format!("\u{202e}{}", "x".repeat(5000))),
+            ..GroupOutcome::new(&plan("prod", &["A"]))
+        };
+        let inputs = inputs_with("acme", Some("weekly"));
+        let message = notification(&inputs, &Workflow::default(), &[outcome], &[], NotifyFormat::Slack);
+        let texts: Vec<&str> = message["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .collect();
+        let line = texts
+            .iter()
+            .find(|t| t.starts_with("prod: failed"))
+            .expect("the group's line");
+        assert_eq!(line.chars().count(), SLACK_MAX_TEXT, "{line}");
+        assert!(line.ends_with('…') && line.contains("\\u{202e}") && !line.contains('\u{202e}'));
+    }
+
+    #[test]
+    fn what_does_not_fit_is_counted() {
+        let line = |group| Line {
+            text: String::new(),
+            group,
+        };
+        assert_eq!(left_out(&[]), None);
+        assert_eq!(left_out(&[line(true)]).unwrap(), "and 1 more group: see the run");
+        assert_eq!(
+            left_out(&[line(true), line(true), line(false)]).unwrap(),
+            "and 2 more groups and 1 more delivery: see the run"
+        );
     }
 
     #[test]

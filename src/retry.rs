@@ -6,7 +6,7 @@
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use crypto_box::aead::rand_core::RngCore;
 use crypto_box::aead::OsRng;
 
@@ -34,6 +34,9 @@ pub struct Reply {
     pub rate_limit_reset: Option<Duration>,
     /// `Location`, for a redirect (a renamed repository answers 301).
     pub location: Option<String>,
+    /// An earlier attempt's answer was lost (see [`MayHaveActed`]): this
+    /// answer may describe the state that attempt left.
+    pub after_lost: bool,
 }
 
 impl Reply {
@@ -70,6 +73,7 @@ impl Reply {
             retry_after,
             rate_limit_reset,
             location: header("location"),
+            after_lost: false,
         }
     }
 
@@ -123,7 +127,48 @@ impl std::error::Error for Refused {}
 
 /// A failure to get any answer: worth retrying.
 #[derive(Debug)]
-pub struct Transport(pub String);
+pub struct Transport {
+    pub why: String,
+    /// No connection was made, so the server never saw the request.
+    pub unsent: bool,
+}
+
+impl Transport {
+    /// The request may have reached the server (a timeout, a dropped connection).
+    pub fn lost(why: impl Into<String>) -> Self {
+        Transport {
+            why: why.into(),
+            unsent: false,
+        }
+    }
+
+    /// The request never left: no connection could be made.
+    pub fn unsent(why: impl Into<String>) -> Self {
+        Transport {
+            why: why.into(),
+            unsent: true,
+        }
+    }
+}
+
+/// In an error's chain: some attempt may have acted though no answer says
+/// so (it timed out, its connection dropped, or it got a 5xx).
+#[derive(Debug)]
+pub struct MayHaveActed;
+
+impl std::fmt::Display for MayHaveActed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an answer was lost, so the request may have taken effect")
+    }
+}
+
+impl std::error::Error for MayHaveActed {}
+
+/// Whether `error` says a request may have acted.
+pub fn may_have_acted(error: &anyhow::Error) -> bool {
+    // (anyhow finds a context type at any depth, a root cause too.)
+    error.downcast_ref::<MayHaveActed>().is_some()
+}
 
 /// Attempts and deadline shared by every request of one run.
 #[derive(Debug, Clone, Copy)]
@@ -161,37 +206,65 @@ impl Policy {
 
     /// Sends with `attempt` until an answer that is not transient, and
     /// returns it (it may be an error status for the caller to explain).
+    /// When an attempt's answer was lost, a final failure carries
+    /// [`MayHaveActed`] and a final answer says `after_lost`.
     pub fn send(&self, what: &str, mut attempt: impl FnMut(Duration) -> Result<Reply, Transport>) -> Result<Reply> {
+        let mut lost = false;
+        let fail = |lost: bool, message: String| {
+            if lost {
+                anyhow::Error::new(MayHaveActed).context(message)
+            } else {
+                anyhow::anyhow!(message)
+            }
+        };
         let mut n = 1;
         loop {
             if self.remaining().is_zero() {
-                bail!("{what}: the run's deadline passed before an answer (raise the `timeout` input)");
+                return Err(fail(
+                    lost,
+                    format!("{what}: the run's deadline passed before an answer (raise the `timeout` input)"),
+                ));
+            }
+            if n > 1 && crate::stop::requested() {
+                return Err(fail(lost, format!("{what}: not tried again: the run was told to stop")));
             }
             let (why, wait) = match attempt(self.request_timeout()) {
-                Ok(reply) => match reply.transient() {
-                    None => return Ok(reply),
+                Ok(mut reply) => match reply.transient() {
+                    None => {
+                        reply.after_lost = lost;
+                        return Ok(reply);
+                    }
                     Some(why) => {
+                        lost |= reply.status >= 500;
                         let hint = reply.rate_limit_reset.or(reply.retry_after);
                         if n >= self.max_attempts {
-                            bail!("{what}: {why} after {n} attempts{}", detail(&reply.body));
+                            return Err(fail(
+                                lost,
+                                format!("{what}: {why} after {n} attempts{}", detail(&reply.body)),
+                            ));
                         }
                         (why, hint)
                     }
                 },
-                Err(Transport(why)) => {
+                Err(transport) => {
+                    lost |= !transport.unsent;
+                    let why = transport.why;
                     if n >= self.max_attempts {
-                        bail!("{what}: {why} after {n} attempts");
+                        return Err(fail(lost, format!("{what}: {why} after {n} attempts")));
                     }
                     (why, None)
                 }
             };
             let wait = wait.unwrap_or_else(|| backoff(n));
             if wait >= self.remaining() {
-                bail!(
-                    "{what}: {why}; the next attempt would be in {:.1}s, past the run's deadline ({:.1}s left)",
-                    wait.as_secs_f64(),
-                    self.remaining().as_secs_f64()
-                );
+                return Err(fail(
+                    lost,
+                    format!(
+                        "{what}: {why}; the next attempt would be in {:.1}s, past the run's deadline ({:.1}s left)",
+                        wait.as_secs_f64(),
+                        self.remaining().as_secs_f64()
+                    ),
+                ));
             }
             workflow::log(&format!(
                 "retrying {what} in {:.1}s (attempt {} of {}): {why}",

@@ -12,10 +12,10 @@ use anyhow::{Context, Result};
 
 use crate::consumers;
 use crate::github::GitHub;
-use crate::inputs::{Access, Expiration, GroupPlan, Inputs, Limits, Mode, Platform, Scope, Target};
+use crate::inputs::{Expiration, GroupPlan, Inputs, Limits, Mode, Platform, Scope, Target};
 use crate::libsql;
 use crate::report::{self, rfc3339, Delivery, GroupOutcome};
-use crate::retry::{Policy, Refused};
+use crate::retry::{may_have_acted, Policy, Refused};
 use crate::targets::{Age, Prepared, Read, ReadKey, Writers};
 use crate::turso::{Expiry, TokenRequest, Turso};
 use crate::vercel::Vercel;
@@ -23,6 +23,9 @@ use crate::workflow::{self, Workflow};
 
 /// Prefix of every error that stops the run before anything changed.
 const PREFLIGHT: &str = "preflight failed, nothing was rotated";
+
+/// Why a group was not started: the run was told to stop.
+const STOPPED: &str = "not rotated: the run was stopped (SIGINT or SIGTERM) before this group was started";
 
 /// Time kept for creating and writing once a group is rotated (at most half the run's).
 const AFTER_ROTATE_RESERVE: Duration = Duration::from_secs(30);
@@ -80,10 +83,24 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     result
 }
 
-/// Time a notification of a run that stopped in preflight may take.
+/// Time a notification may take when the run's deadline is (nearly) spent,
+/// as after a preflight failure: the channel hears of the runs that went worst.
 const NOTIFY_AFTER_FAILURE: Duration = Duration::from_secs(20);
 
+/// The run's policy, or a short one of the notification's own when less
+/// than that is left.
+fn notify_policy(inputs: &Inputs, policy: &Policy) -> Policy {
+    if policy.remaining() >= NOTIFY_AFTER_FAILURE {
+        return *policy;
+    }
+    Policy::new(Limits {
+        timeout: NOTIFY_AFTER_FAILURE,
+        ..inputs.limits
+    })
+}
+
 fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
+    crate::stop::listen(wf);
     let policy = Policy::new(inputs.limits);
     if let (Mode::Roll, Expiration::After(text, lifetime), Some(after)) =
         (inputs.mode, &inputs.expiration, inputs.rotate_after)
@@ -99,16 +116,12 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     // Local set-up first (it loads the CA roots): a broken image fails
     // here, before any request.
     let writers = Writers::connect(inputs, policy).context(PREFLIGHT)?;
-    let dispatcher = match (&inputs.dispatch_token, &inputs.github) {
-        (Some(token), Some(access)) if !inputs.dispatch.is_empty() => {
-            let access = Access {
-                token: token.clone(),
-                api_url: access.api_url.clone(),
-            };
-            Some(GitHub::connect(&access, policy).context(PREFLIGHT)?)
-        }
-        _ => None,
-    };
+    let dispatcher = inputs
+        .dispatcher
+        .as_ref()
+        .map(|access| GitHub::connect(access, policy))
+        .transpose()
+        .context(PREFLIGHT)?;
     let mut groups: Vec<Preflight> = inputs
         .plans
         .iter()
@@ -182,7 +195,23 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             let mut last_written = Vec::new();
             for ready in &group.targets {
                 match writers.age(ready) {
-                    Ok(age) => last_written.push((ready.target().clone(), age)),
+                    Ok(age) => {
+                        let written_at = match age {
+                            Age::WrittenAt(at) => Some(at),
+                            _ => None,
+                        };
+                        if let Some(at) = written_at.filter(|at| report::in_future(*at)) {
+                            wf.annotate(
+                                "warning",
+                                &format!(
+                                    "{}: last written {}, more than 5 minutes ahead of this machine's clock (a bad clock or timestamp): counted as due",
+                                    ready.target(),
+                                    rfc3339(Some(at)).unwrap_or_else(|| "at an unreadable time".into())
+                                ),
+                            );
+                        }
+                        last_written.push((ready.target().clone(), age));
+                    }
                     Err(e) => {
                         group.failed = Some(group_failure(inputs, e)?);
                         break;
@@ -264,8 +293,20 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         None => rotate_group(inputs, wf, &policy, &turso, &writers, group.plan, &group.targets),
     });
     let dispatcher = dispatcher.as_ref().or(writers.github.as_ref());
-    let deliveries = tell_consumers(inputs, wf, &policy, dispatcher, writers.vercel.as_ref(), &outcomes);
-    Ok(report::finish(inputs, wf, &outcomes, &deliveries))
+    // Told to stop: nothing new starts, but the state and outputs are written.
+    let deliveries = match crate::stop::requested() {
+        true => Vec::new(),
+        false => tell_consumers(inputs, wf, &policy, dispatcher, writers.vercel.as_ref(), &outcomes),
+    };
+    let code = report::finish(inputs, wf, &outcomes, &deliveries);
+    if crate::stop::requested() {
+        wf.annotate(
+            "error",
+            "the run was stopped by SIGINT or SIGTERM: it finished the requests in flight and the writes of tokens already created; the state of each group is above",
+        );
+        return Ok(crate::EXIT_FAILED);
+    }
+    Ok(code)
 }
 
 /// Dispatches, once some secrets were written, then the notification.
@@ -285,7 +326,7 @@ fn tell_consumers(
     if let Some(notify) = &inputs.notify {
         if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
             let message = report::notification(inputs, wf, outcomes, &deliveries, notify.format);
-            deliveries.push(consumers::notify(notify, &message, policy));
+            deliveries.push(consumers::notify(notify, &message, &notify_policy(inputs, policy)));
         }
     }
     deliveries
@@ -353,18 +394,31 @@ fn rotate_group(
             ),
         );
     }
+    if !crate::stop::may_change() {
+        return GroupOutcome::untouched(plan, STOPPED.to_owned());
+    }
     match inputs.mode {
-        Mode::Invalidate => {
-            if let Err(e) = turso.rotate(group, &rotate_policy) {
-                outcome.untouched = e
-                    .chain()
-                    .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status < 500));
+        Mode::Invalidate => match turso.rotate(group, &rotate_policy) {
+            Ok(()) => {
+                outcome.rotated_at = Some(SystemTime::now());
+                workflow::log(&format!("group `{group}`: every existing token invalidated"));
+            }
+            // The call may have acted: go on as if it had, so the group is
+            // never left without a token; the outcome stays unknown.
+            Err(e) if may_have_acted(&e) => {
+                outcome.rotated_at = Some(SystemTime::now());
+                wf.annotate(
+                    "warning",
+                    &format!("group `{group}`: invalidation outcome unknown ({e:#}); creating and writing a new token as if the old ones were dead"),
+                );
+                outcome.invalidation_lost = Some(format!("{e:#}"));
+            }
+            Err(e) => {
+                outcome.untouched = true;
                 outcome.error = Some(format!("{e:#}"));
                 return outcome;
             }
-            outcome.rotated_at = Some(SystemTime::now());
-            workflow::log(&format!("group `{group}`: every existing token invalidated"));
-        }
+        },
         Mode::Roll => workflow::log(&format!(
             "group `{group}`: old tokens left valid until they expire (mode roll)"
         )),
@@ -376,6 +430,12 @@ fn rotate_group(
         authorization: inputs.authorization,
         read_attach: &inputs.read_attach,
     };
+    if crate::stop::requested() {
+        outcome.error = Some(
+            "no new token created: the run was stopped (SIGINT or SIGTERM) right after the invalidation".to_owned(),
+        );
+        return outcome;
+    }
     let token = match turso.create_token(group, &request, policy) {
         Ok(token) => token,
         Err(e) => {
@@ -403,6 +463,7 @@ fn rotate_group(
         "group `{group}`: new {} token created, expires {expires}",
         inputs.authorization.as_str(),
     ));
+    outcome.handed = Some(report::hand_on(inputs, wf, plan, &token));
     outcome.token = Some(token.clone());
 
     if let Some(url) = &inputs.database_url {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::http::{self, segment, Call};
 use crate::inputs::{Authorization, Expiration};
-use crate::retry::{detail, Policy, Refused, Reply};
+use crate::retry::{detail, MayHaveActed, Policy, Refused, Reply};
 use crate::secret::Secret;
 
 /// Scopes a least-privilege API token needs, for the 403 hint.
@@ -127,11 +127,15 @@ impl Turso {
             404 => format!("no group `{group}` in organization `{}`: check the `organization` and `group` inputs", self.organization),
             _ => "unexpected answer from the Turso API".to_owned(),
         };
-        Err(Refused {
+        let refused = anyhow::Error::new(Refused {
             status: reply.status,
             message: format!("{what}: HTTP {}{message}: {hint}", reply.status),
-        }
-        .into())
+        });
+        // A refusal after a lost answer may describe what that attempt did.
+        Err(match reply.after_lost {
+            true => refused.context(MayHaveActed),
+            false => refused,
+        })
     }
 }
 

@@ -66,7 +66,7 @@ impl Workflow {
     pub fn annotate(&self, level: &str, message: &str) {
         let message = redact(message);
         if self.actions {
-            println!("::{level}::{}", defang(&escape_data(&message)));
+            println!("{}", command(level, &message));
         } else {
             eprintln!("{level}: {}", neutralize(&message));
         }
@@ -109,14 +109,16 @@ impl Workflow {
             json = Value::Object(outputs);
             text = json.to_string();
         }
-        println!("{}", defang(&text));
+        println!("{}", defang(&json_printable(&text)));
         Ok(())
     }
 
     /// Appends Markdown to the job summary (never given a token; scrubbed anyway).
     pub fn summary(&self, markdown: &str) -> Result<()> {
         match &self.summary_file {
-            Some(path) => append(path, &redact(markdown)).context("writing the job summary to $GITHUB_STEP_SUMMARY"),
+            Some(path) => {
+                append(path, &printable(&redact(markdown))).context("writing the job summary to $GITHUB_STEP_SUMMARY")
+            }
             None => Ok(()),
         }
     }
@@ -127,14 +129,50 @@ pub fn log(message: &str) {
     eprintln!("{}", neutralize(&redact(message)));
 }
 
-/// One line that the runner cannot read as a workflow command.
+/// One line that the runner cannot read as a workflow command, and that a
+/// terminal shows as text.
 fn neutralize(message: &str) -> String {
-    let line = defang(&message.replace(['\r', '\n'], " "));
+    let line = defang(&printable(&message.replace(['\r', '\n'], " ")));
     if line.trim_start().starts_with("::") {
         format!("> {line}")
     } else {
         line
     }
+}
+
+/// Whether a terminal or a text view could act on `c` rather than show it:
+/// a control character other than tab and line feed (C0, DEL, C1) or a
+/// Unicode bidirectional override or isolate, which reorders what follows.
+fn unprintable(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\x08' | '\x0b'..='\x1f' | '\x7f'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Text shown as text: every unprintable character becomes an escape,
+/// `\x1b` for C0 and DEL, `\u{9b}` or `\u{202e}` above. Tab and line feed
+/// stay (a caller that needs one line folds line feeds first).
+pub fn printable(text: &str) -> String {
+    escape_with(text, |c| match u32::from(c) {
+        n @ 0..=0x7f => format!("\\x{n:02x}"),
+        n => format!("\\u{{{n:x}}}"),
+    })
+}
+
+/// [`printable`] for JSON text: the escapes are JSON's own (`\u009b`), so
+/// the text still parses to the same value.
+fn json_printable(text: &str) -> String {
+    escape_with(text, |c| format!("\\u{:04x}", u32::from(c)))
+}
+
+fn escape_with(text: &str, escape: impl Fn(char) -> String) -> String {
+    if !text.chars().any(unprintable) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| if unprintable(c) { escape(c) } else { c.to_string() })
+        .collect()
 }
 
 /// Breaks up the runner's legacy `##[command]` syntax, which it obeys
@@ -143,6 +181,12 @@ fn neutralize(message: &str) -> String {
 /// `## [` cannot form a new one.
 fn defang(line: &str) -> String {
     line.replace("##[", "## [")
+}
+
+/// A workflow command line: its data escaped, line breaks as `%0A`, shown
+/// as text, no `##[`.
+fn command(name: &str, data: &str) -> String {
+    format!("::{name}::{}", defang(&printable(&escape_data(data))))
 }
 
 /// Escapes a workflow command's data: `%`, CR and LF, as the runner expects.
@@ -180,11 +224,30 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_line_annotation_keeps_its_line_breaks_and_escapes_controls() {
+        assert_eq!(
+            command("error", "Group `a`: failed.\nRe-run: \x1b[2J\u{202e}"),
+            "::error::Group `a`: failed.%0ARe-run: \\x1b[2J\\u{202e}"
+        );
+    }
+
+    #[test]
     fn log_lines_cannot_start_commands() {
         assert_eq!(neutralize("::add-mask::x\nfoo"), "> ::add-mask::x foo");
         assert_eq!(neutralize("##[set-output name=a]b"), "## [set-output name=a]b");
         assert_eq!(neutralize("x ###[stop-commands]a ##[b"), "x ### [stop-commands]a ## [b");
         assert_eq!(neutralize("plain"), "plain");
+    }
+
+    #[test]
+    fn server_text_is_shown_as_text() {
+        assert_eq!(
+            printable("a\x1b[2J\x1b]0;t\x07\u{9b}\u{202e}\u{2066}\x7f\tb\nc\r"),
+            "a\\x1b[2J\\x1b]0;t\\x07\\u{9b}\\u{202e}\\u{2066}\\x7f\tb\nc\\x0d"
+        );
+        assert_eq!(printable("é ü 日本"), "é ü 日本");
+        assert_eq!(neutralize("x\x1b[31m\ny"), "x\\x1b[31m y");
+        assert_eq!(json_printable("{\"a\":\"\u{9b}\u{202e}\"}"), r#"{"a":"\u009b\u202e"}"#);
     }
 
     #[test]

@@ -653,6 +653,47 @@ fn a_signed_json_notification_describes_the_run() {
 }
 
 #[test]
+fn a_notification_whose_answer_was_lost_is_sent_again_with_the_same_webhook_id() {
+    // Deliveries are at least once: a receiver drops the second by its id.
+    for signed in [true, false] {
+        let world = World::new();
+        let mut hook = receiver(&world);
+        let mut runner = world.runner().input("notify-url", &hook.notify_url());
+        if signed {
+            hook = hook.signed_with(NOTIFY_SECRET);
+            runner = runner
+                .secrets(&[API_TOKEN, GH_TOKEN, NOTIFY_SECRET])
+                .input("notify-secret", NOTIFY_SECRET);
+        }
+        hook.fault(Fault::new("POST", HOOK_PATH, FaultAction::after_acting(502)));
+        let result = runner.run();
+        result.assert_exit(0);
+        let messages = hook.messages();
+        assert_eq!(messages.len(), 2, "signed {signed}: taken, its answer lost, sent again");
+        let id = messages[0].id().unwrap_or_default();
+        assert!(
+            id.starts_with("msg_") && id.len() > 4,
+            "signed {signed}: webhook-id {id:?}"
+        );
+        for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            assert_eq!(
+                messages[1].header(header),
+                messages[0].header(header),
+                "signed {signed}: {header} on the retry"
+            );
+        }
+        assert!(messages[0].timestamp().is_some(), "signed {signed}: webhook-timestamp");
+        assert_eq!(messages[1].body, messages[0].body, "signed {signed}");
+        if signed {
+            assert!(messages.iter().all(|m| m.verified == Some(true)), "{messages:?}");
+        } else {
+            assert_eq!(messages[0].header("webhook-signature"), None, "unsigned");
+        }
+        consumer_entry(&result, "notify:127.0.0.1", true);
+    }
+}
+
+#[test]
 fn notify_on_failure_is_silent_on_success_and_reports_a_failure() {
     let world = World::new();
     let hook = receiver(&world);

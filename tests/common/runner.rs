@@ -131,6 +131,12 @@ impl Runner {
     /// Run one step. Panics if the binary cannot start, outlives the
     /// timeout, or writes a `$GITHUB_OUTPUT` file the runner would reject.
     pub fn run(&self) -> RunResult {
+        self.run_while(|_| {})
+    }
+
+    /// Run one step while `during` runs on a thread of its own, given the
+    /// process id (to send it a signal, as a cancelled run does).
+    pub fn run_while(&self, during: impl FnOnce(u32) + Send + 'static) -> RunResult {
         let step = self.steps.get() + 1;
         self.steps.set(step);
         let commands = self.runner_temp.join("_runner_file_commands");
@@ -182,6 +188,8 @@ impl Runner {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        let pid = child.id();
+        let during = thread::spawn(move || during(pid));
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
         let status = loop {
@@ -210,6 +218,9 @@ impl Runner {
             thread::sleep(Duration::from_millis(5));
         };
         let elapsed = started.elapsed();
+        if let Err(panic) = during.join() {
+            std::panic::resume_unwind(panic);
+        }
 
         // Read back the files the step was given, which a test may have
         // pointed elsewhere (or at something that cannot be written).

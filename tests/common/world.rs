@@ -70,6 +70,12 @@ impl World {
             .fault(Fault::new("PUT", secret, FaultAction::status(500, "{}")).always());
     }
 
+    /// Every write of the usual secret gets `action` (e.g. hangs).
+    pub fn fail_writes_with(&self, action: FaultAction) {
+        self.github
+            .fault(Fault::new("PUT", "/TURSO_AUTH_TOKEN", action).always());
+    }
+
     pub fn secret(&self) -> Option<String> {
         self.github.secret(Scope::repo("acme/app"), "TURSO_AUTH_TOKEN")
     }
