@@ -16,7 +16,7 @@ use crate::inputs::{Expiration, GroupPlan, Inputs, Limits, Mode, Platform, Scope
 use crate::libsql;
 use crate::report::{self, rfc3339, Delivery, GroupOutcome};
 use crate::retry::{may_have_acted, Policy, Refused};
-use crate::targets::{Age, Prepared, Writers};
+use crate::targets::{Age, Prepared, Read, ReadKey, Writers};
 use crate::turso::{Expiry, TokenRequest, Turso};
 use crate::vercel::Vercel;
 use crate::workflow::{self, Workflow};
@@ -142,36 +142,44 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         }
     }
 
-    // Each scope (a GitHub public key, a Worker, a Vercel project and its
-    // targets) is read once, however many secrets it holds; a scope that
-    // failed fails every group that writes there. A dry run without a
-    // platform's token leaves that platform's targets unchecked.
-    let mut scopes: BTreeMap<Scope, Result<Prepared, String>> = BTreeMap::new();
+    // Each scope (a GitHub public key, a Worker's list) and each Vercel
+    // project (its list, whatever the targets) is read once, however many
+    // secrets it holds; a read that failed fails every group that writes
+    // there. Each target's write is then decided from what was read: a
+    // conflict on one variable fails only the groups that write it. A dry
+    // run without a platform's token leaves that platform's targets
+    // unchecked.
+    let mut reads: BTreeMap<ReadKey, Result<Read, String>> = BTreeMap::new();
     for group in groups.iter_mut().filter(|g| g.failed.is_none()) {
         for target in group.plan.targets.iter().filter(|t| writers.reaches(t)) {
-            let known = match scopes.get(&target.scope) {
-                Some(known) => known,
+            let key = ReadKey::of(&target.scope);
+            let read = match reads.get(&key) {
+                Some(read) => read,
                 None => {
-                    let ready = match writers.prepare(target) {
-                        Ok(ready) => {
-                            workflow::log(&format!("preflight: {} read", target.scope));
-                            Ok(ready)
+                    let read = match writers.prepare(target) {
+                        Ok(read) => {
+                            workflow::log(&format!("preflight: {key} read"));
+                            Ok(read)
                         }
                         Err(e) => Err(group_failure(inputs, e)?),
                     };
-                    scopes.entry(target.scope.clone()).or_insert(ready)
+                    reads.entry(key).or_insert(read)
                 }
             };
-            // (A Vercel variable is decided per name, from the project's list.)
-            let ready = match known {
-                Ok(ready) => match ready.for_target(target) {
+            let ready = match read {
+                Ok(read) => match read.for_target(target) {
                     Ok(ready) => Ok(ready),
                     Err(e) => Err(group_failure(inputs, e)?),
                 },
                 Err(message) => Err(message.clone()),
             };
             match ready {
-                Ok(ready) => group.targets.push(ready),
+                Ok(ready) => {
+                    if let Some(warning) = ready.warning() {
+                        wf.annotate("warning", &warning);
+                    }
+                    group.targets.push(ready);
+                }
                 Err(message) => {
                     group.failed = Some(message);
                     break;
