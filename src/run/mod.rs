@@ -5,20 +5,22 @@
 //! tokens are invalidated, nothing is lost: the new token is always handed
 //! on, and the state message says exactly what was done.
 
+mod due;
+pub mod tell;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::consumers;
-use crate::github::GitHub;
+use crate::apis::github::GitHub;
+use crate::apis::libsql;
+use crate::apis::turso::{Expiry, TokenRequest, Turso};
+use crate::apis::vercel::Vercel;
+use crate::apis::{Age, Prepared, Read, ReadKey, Writers};
+use crate::http::retry::{may_have_acted, Policy, Refused};
 use crate::inputs::{Expiration, GroupPlan, Inputs, Limits, Mode, Platform, Scope, Target};
-use crate::libsql;
 use crate::report::{self, rfc3339, Delivery, GroupOutcome};
-use crate::retry::{may_have_acted, Policy, Refused};
-use crate::targets::{Age, Prepared, Read, ReadKey, Writers};
-use crate::turso::{Expiry, TokenRequest, Turso};
-use crate::vercel::Vercel;
 use crate::workflow::{self, Workflow};
 
 /// Prefix of every error that stops the run before anything changed.
@@ -46,11 +48,7 @@ struct Preflight<'a> {
 impl Preflight<'_> {
     /// Preflight passed and, with `rotate-after`, a rotation is due.
     fn to_rotate(&self, inputs: &Inputs) -> bool {
-        self.failed.is_none()
-            && self
-                .last_written
-                .as_ref()
-                .is_none_or(|last| report::is_due(inputs, last))
+        self.failed.is_none() && self.last_written.as_ref().is_none_or(|last| due::is_due(inputs, last))
     }
 }
 
@@ -76,7 +74,7 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             timeout: NOTIFY_AFTER_FAILURE,
             ..inputs.limits
         });
-        if let Some(error) = consumers::notify(notify, &message, &policy).error {
+        if let Some(error) = tell::notify(notify, &message, &policy).error {
             wf.annotate("warning", &error);
         }
     }
@@ -195,30 +193,14 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             let mut last_written = Vec::new();
             for ready in &group.targets {
                 match writers.age(ready) {
-                    Ok(age) => {
-                        let written_at = match age {
-                            Age::WrittenAt(at) => Some(at),
-                            _ => None,
-                        };
-                        if let Some(at) = written_at.filter(|at| report::in_future(*at)) {
-                            wf.annotate(
-                                "warning",
-                                &format!(
-                                    "{}: last written {}, more than 5 minutes ahead of this machine's clock (a bad clock or timestamp): counted as due",
-                                    ready.target(),
-                                    rfc3339(Some(at)).unwrap_or_else(|| "at an unreadable time".into())
-                                ),
-                            );
-                        }
-                        last_written.push((ready.target().clone(), age));
-                    }
+                    Ok(age) => last_written.push((ready.target().clone(), due::judged(wf, ready.target(), age))),
                     Err(e) => {
                         group.failed = Some(group_failure(inputs, e)?);
                         break;
                     }
                 }
             }
-            let due = report::is_due(inputs, &last_written);
+            let due = due::is_due(inputs, &last_written);
             workflow::log(&format!(
                 "preflight: group `{}` is {}due (rotate-after {})",
                 group.plan.group,
@@ -254,6 +236,7 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         let groups: Vec<report::DryRunGroup> = groups
             .into_iter()
             .map(|g| report::DryRunGroup {
+                due: g.to_rotate(inputs),
                 failed: g.failed,
                 last_written: g.last_written,
             })
@@ -321,12 +304,12 @@ fn tell_consumers(
     let mut deliveries = Vec::new();
     if !inputs.dispatch.is_empty() && report::written(outcomes).next().is_some() {
         let payload = report::dispatch_payload(inputs, wf, outcomes);
-        deliveries.extend(consumers::dispatch(github, vercel, &inputs.dispatch, &payload));
+        deliveries.extend(tell::dispatch(github, vercel, &inputs.dispatch, &payload));
     }
     if let Some(notify) = &inputs.notify {
         if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
             let message = report::notification(inputs, wf, outcomes, &deliveries, notify.format);
-            deliveries.push(consumers::notify(notify, &message, &notify_policy(inputs, policy)));
+            deliveries.push(tell::notify(notify, &message, &notify_policy(inputs, policy)));
         }
     }
     deliveries

@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::inputs::{Scope, Target};
 use crate::names;
-use crate::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::secret::{random_hex, Secret};
 
 /// Cloudflare's error code for a script that does not exist.

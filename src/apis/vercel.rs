@@ -14,10 +14,10 @@ use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::inputs::{Scope, Target, VercelTargets};
 use crate::names;
-use crate::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::secret::{random_hex, Secret};
 
 /// A client for one Vercel token (and team).

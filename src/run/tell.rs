@@ -12,13 +12,13 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::github::GitHub;
+use crate::apis::github::GitHub;
+use crate::apis::vercel::Vercel;
+use crate::http::retry::{detail, Policy};
 use crate::http::{self, Call};
 use crate::inputs::{self, Dispatch, Notify, NotifyFormat};
 use crate::report::Delivery;
-use crate::retry::{detail, Policy};
 use crate::secret::random_hex;
-use crate::vercel::Vercel;
 use crate::workflow;
 
 /// Sends every dispatch (`payload` to GitHub's); one delivery each.

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, Policy};
 use crate::http::{self, Call};
-use crate::retry::{detail, Policy};
 use crate::secret::Secret;
 use crate::workflow;
 

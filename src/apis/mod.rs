@@ -4,16 +4,23 @@
 //! (prove write access) and write. The rotation calls these and never asks which platform a target
 //! is on; each platform's client lives in its own module.
 
+pub mod cloudflare;
+pub mod github;
+pub mod libsql;
+pub mod seal;
+pub mod turso;
+pub mod vercel;
+
 use std::time::SystemTime;
 
 use anyhow::{anyhow, Result};
 
-use crate::cloudflare::{self, Cloudflare};
-use crate::github::{self, GitHub};
+use crate::http::retry::Policy;
 use crate::inputs::{Inputs, Platform, Scope, Target};
-use crate::retry::Policy;
 use crate::secret::Secret;
-use crate::vercel::{self, Vercel};
+use cloudflare::Cloudflare;
+use github::GitHub;
+use vercel::Vercel;
 
 /// When a target was last written, for `rotate-after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +28,8 @@ pub enum Age {
     /// It does not exist yet: due.
     Missing,
     WrittenAt(SystemTime),
+    /// Written at a time ahead of the clock (a bad clock or timestamp): due.
+    Ahead(SystemTime),
     /// It exists, but the platform keeps no timestamp (Cloudflare): left out
     /// of the decision.
     Untracked,
