@@ -67,10 +67,13 @@ Usage: cargo run --release --example bench [-- OPTIONS]
   --bin PATH      measure this binary (e.g. the static one of
                   .ci/build-static) instead of building target/release's
   --quick         no many-groups runs
-  --callgrind OUT only run one rotation under `valgrind --tool=callgrind`
-                  (instruction counts per function) and write its profile
-                  to OUT; build the binary with symbols first (see
-                  docs/benchmarks.md)
+  --under 'CMD ARGS'
+                  only run one rotation, under CMD (split at spaces, the
+                  binary's path appended): a profiler such as
+                  '/usr/bin/valgrind.bin --tool=callgrind
+                  --callgrind-out-file=/tmp/cg.out', 'perf stat' or
+                  'strace -f -c' (no /bin/sh wrapper: dash drops the
+                  hyphenated INPUT_* variables; see docs/benchmarks.md)
 ";
 
 struct Options {
@@ -79,7 +82,7 @@ struct Options {
     python: bool,
     bin: Option<PathBuf>,
     quick: bool,
-    callgrind: Option<PathBuf>,
+    under: Option<String>,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -89,7 +92,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         python: false,
         bin: None,
         quick: false,
-        callgrind: None,
+        under: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -104,7 +107,7 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--clean-build" => options.clean_build = true,
             "--python" => options.python = true,
             "--quick" => options.quick = true,
-            "--callgrind" => options.callgrind = Some(args.next().ok_or("--callgrind needs a path")?.into()),
+            "--under" => options.under = Some(args.next().ok_or("--under needs a command")?),
             "--bin" => options.bin = Some(args.next().ok_or("--bin needs a path")?.into()),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unexpected argument '{other}'")),
@@ -144,8 +147,8 @@ fn main() -> ExitCode {
             }
         }
     };
-    if let Some(out) = &options.callgrind {
-        return match callgrind(&bin, out) {
+    if let Some(wrapper) = &options.under {
+        return match under(&bin, wrapper) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("bench: {e}");
@@ -386,27 +389,26 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
     Ok(text)
 }
 
-/// One rotation into one secret under callgrind, after a plain warm-up
-/// run; the profile goes to `out` (read it with `callgrind_annotate`).
-fn callgrind(bin: &Path, out: &Path) -> Result<(), String> {
+/// One rotation into one secret under `wrapper` (a profiler), after a
+/// plain warm-up run; what the wrapper prints goes to stderr.
+fn under(bin: &Path, wrapper: &str) -> Result<(), String> {
     let scratch = Scratch::new()?;
     let world = World::with_bin(bin.to_path_buf());
     let apis = Apis::of(&world);
-    let dir = scratch.dir("callgrind");
+    let dir = scratch.dir("under");
     let (_, output) = rotation(&apis, bin, &dir, "prod", SECRET)?.run()?;
     check(&output, "prod")?;
-    let mut step = rotation(&apis, Path::new("valgrind"), &dir, "prod", SECRET)?;
-    step.command
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(bin);
+    let mut words = wrapper.split_whitespace();
+    let program = words.next().ok_or("--under: an empty command")?;
+    let mut step = rotation(&apis, Path::new(program), &dir, "prod", SECRET)?;
+    step.command.args(words).arg(bin);
     let (cost, output) = step.run()?;
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
     check(&output, "prod")?;
     eprintln!(
-        "bench: one rotation under callgrind took {} ({} CPU); profile in {}",
+        "bench: one rotation under `{wrapper}` took {} ({} CPU)",
         duration(cost.wall),
-        duration(cost.cpu()),
-        out.display()
+        duration(cost.cpu())
     );
     Ok(())
 }
