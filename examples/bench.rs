@@ -35,7 +35,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{Fault, FaultAction, FakeCloudflare, FakeVercel, Scope, Server, Webhook};
+use common::{FakeCloudflare, FakeVercel, Fault, FaultAction, Scope, Server, Webhook};
 use support::display_path;
 
 const REPO: &str = "acme/app";
@@ -209,9 +209,13 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
     rows.extend(variants(&world, &fakes, bin, &scratch, runs)?);
 
     let window_runs = runs.min(5);
-    progress(&format!("outage window, writes {WRITE_DELAY:?} each, {window_runs} runs"));
+    progress(&format!(
+        "outage window, writes {WRITE_DELAY:?} each, {window_runs} runs"
+    ));
     rows.extend(window(&world, &fakes, bin, &scratch, window_runs)?);
-    progress(&format!("{SCALE_GROUPS} groups in one process, requests {REQUEST_DELAY:?} each"));
+    progress(&format!(
+        "{SCALE_GROUPS} groups in one process, requests {REQUEST_DELAY:?} each"
+    ));
     rows.extend(scale(&world, &fakes, bin, &scratch, &groups)?);
 
     progress(&format!("cold start, {runs} runs of --version"));
@@ -1292,7 +1296,13 @@ fn window(world: &World, apis: &Apis, bin: &Path, scratch: &Scratch, runs: usize
 /// [`SCALE_GROUPS`] groups in one process, every fake taking
 /// [`REQUEST_DELAY`] over every request: wall time, requests and
 /// connections per API, against the bound the request count implies.
-fn scale(world: &World, apis: &Apis, bin: &Path, scratch: &Scratch, groups: &[String]) -> Result<Vec<[String; 3]>, String> {
+fn scale(
+    world: &World,
+    apis: &Apis,
+    bin: &Path,
+    scratch: &Scratch,
+    groups: &[String],
+) -> Result<Vec<[String; 3]>, String> {
     let vercel = FakeVercel::start(VERCEL_TOKEN).with_journal(&world.journal);
     vercel.add_project("web");
     let groups = &groups[..SCALE_GROUPS.min(groups.len())];
@@ -1338,7 +1348,12 @@ fn scale(world: &World, apis: &Apis, bin: &Path, scratch: &Scratch, groups: &[St
             .iter()
             .filter(|(label, r)| *label == "github" && r.method == "PUT")
             .count();
-        last = Some((servers.map(|s| (s.requests().len(), s.connections())), before, entries.len() - before, github_writes));
+        last = Some((
+            servers.map(|s| (s.requests().len(), s.connections())),
+            before,
+            entries.len() - before,
+            github_writes,
+        ));
     }
     for server in servers {
         server.clear_faults();

@@ -401,8 +401,8 @@ impl Server {
         lock(&self.inner.answers).clear();
     }
 
-    /// When this server finished answering `req` (one of its requests, from
-    /// its log or a journal); `None` while unanswered or never answered.
+    /// When this server had its answer to `req` (one of its requests, from
+    /// its log or a journal) ready to send; `None` while it has none.
     pub fn answered_at(&self, req: &Recorded) -> Option<Instant> {
         lock(&self.inner.answers)
             .iter()
@@ -501,8 +501,9 @@ fn serve(inner: &Inner, mut request: tiny_http::Request) {
             return;
         }
     };
-    respond(request, reply);
+    // Before it is sent, so a client that has the answer finds it recorded.
     lock(&inner.answers).push(((recorded.at, recorded.remote_port), Instant::now()));
+    respond(request, reply);
 }
 
 /// The first matching fault, counted down (and forgotten once spent).
