@@ -3,6 +3,7 @@
 //! with timeouts and a bounded body read.
 
 pub mod proxy;
+mod resolve;
 pub mod retry;
 pub mod tls;
 
@@ -17,7 +18,7 @@ use retry::{Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 /// One agent for the run; error statuses come back as replies so their
 /// bodies reach the error message.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .http_status_as_error(false)
         // Neither API redirects; a redirect is reported, never followed.
@@ -34,8 +35,12 @@ pub fn agent() -> ureq::Agent {
         // only our small request heads (bodies go through in pieces).
         .input_buffer_size(65 * 1024)
         .output_buffer_size(16 * 1024)
-        .build()
-        .new_agent()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        resolve::Cached::default(),
+    )
 }
 
 /// A request, retried by `policy` while the failure is transient.

@@ -145,6 +145,10 @@ fn dry_run(inputs: &Inputs, wf: &Workflow, groups: Vec<Preflight>) -> u8 {
 
 /// `f` over `items` on up to `workers` threads, results in input order.
 fn in_parallel<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < 2 || workers < 2 {
+        // No thread to start for one group.
+        return items.iter().map(f).collect();
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<Option<R>>> = std::sync::Mutex::new(items.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
