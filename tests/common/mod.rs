@@ -8,6 +8,7 @@
 
 pub mod cloudflare;
 pub mod github;
+pub mod libsql;
 pub mod openapi;
 pub mod proxy;
 pub mod runner;
@@ -22,6 +23,8 @@ pub mod world;
 pub use cloudflare::FakeCloudflare;
 #[allow(unused_imports)]
 pub use github::{Dispatch, FakeGitHub, Scope};
+#[allow(unused_imports)]
+pub use libsql::LibsqlErrors;
 #[allow(unused_imports)]
 pub use runner::{parse_github_output, RunResult, Runner};
 #[allow(unused_imports)]
