@@ -6,6 +6,7 @@
 pub mod cloudflare;
 pub mod consumers;
 pub mod files;
+pub mod fly;
 pub mod github;
 pub mod http;
 pub mod inputs;
