@@ -41,8 +41,10 @@ const DEPLOY_TOKEN: &str = "fly tokens create deploy -a";
 pub struct Fly {
     agent: ureq::Agent,
     base: String,
-    /// The whole `Authorization` value: `FlyV1 …` or `Bearer …`.
-    authorization: Secret,
+    /// The token without a scheme.
+    token: Secret,
+    /// `FlyV1` or `Bearer`.
+    scheme: &'static str,
     policy: Policy,
 }
 
@@ -91,11 +93,15 @@ impl Fly {
         let macaroon = bare
             .split(',')
             .any(|part| MACAROON_PREFIXES.iter().any(|p| part.trim().starts_with(p)));
-        let scheme = if macaroon { "FlyV1" } else { "Bearer" };
+        // Each macaroon alone is secret too: an echo of one is scrubbed.
+        for part in bare.split(',') {
+            Secret::new(part.trim());
+        }
         Fly {
             agent: http::agent(),
             base: api_url.trim_end_matches('/').to_owned(),
-            authorization: Secret::new(format!("{scheme} {bare}")),
+            token: Secret::new(bare),
+            scheme: if macaroon { "FlyV1" } else { "Bearer" },
             policy,
         }
     }
@@ -369,7 +375,7 @@ impl Fly {
             .uri(url)
             .header("Accept", "application/json")
             .header("User-Agent", USER_AGENT)
-            .header("Authorization", self.authorization.expose());
+            .header("Authorization", format!("{} {}", self.scheme, self.token.expose()));
         for (name, value) in headers {
             request = request.header(*name, value);
         }
