@@ -209,7 +209,8 @@ impl Fly {
         let nonce_header = || vec![(NONCE_HEADER, nonce.clone())];
         let result = (|| {
             let what = format!("updating machine {id} of Fly app {app}");
-            let body = json!({ "config": config, "region": machine.region, "min_secrets_version": min_secrets_version });
+            let body =
+                json!({ "config": config, "region": machine.region, "min_secrets_version": min_secrets_version });
             let route = format!("/machines/{}", segment(id));
             let answer = self.call("POST", app, &route, Some(body), nonce_header(), &what)?;
             let updated: Updated = answer.parse(&what, "Fly", "machine")?;
@@ -279,7 +280,11 @@ impl Fly {
         let filter = match (&updated.version, &updated.instance_id) {
             (Some(v), _) if !v.is_empty() => format!("version={}", segment(v)),
             (_, Some(i)) if !i.is_empty() => format!("instance_id={}", segment(i)),
-            _ => return Err(anyhow!("{what}: the update answered neither `version` nor `instance_id`")),
+            _ => {
+                return Err(anyhow!(
+                    "{what}: the update answered neither `version` nor `instance_id`"
+                ))
+            }
         };
         loop {
             // Leave the request a little more time than the wait it asks for.
@@ -293,7 +298,11 @@ impl Fly {
                     "{what}: it did not come back in time (see `fly machine status {id} -a {app}`)"
                 ));
             }
-            let route = format!("/machines/{}/wait?state=started&{filter}&timeout={}", segment(id), left.as_secs());
+            let route = format!(
+                "/machines/{}/wait?state=started&{filter}&timeout={}",
+                segment(id),
+                left.as_secs()
+            );
             match self.call("GET", app, &route, None, Vec::new(), &what) {
                 Ok(_) => return Ok(()),
                 Err(e) if refused_with(&e, 408) => continue,

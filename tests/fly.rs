@@ -38,7 +38,10 @@ fn message(result: anyhow::Result<impl std::fmt::Debug>) -> String {
 
 /// `METHOD /path` per request, for order assertions.
 fn calls(fake: &FakeFly) -> Vec<String> {
-    fake.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect()
+    fake.requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
 }
 
 /// Every request as fly-go's flaps client sends it (api/fly.json): the
@@ -53,7 +56,11 @@ fn assert_conforms(fake: &FakeFly) {
             Some(("Bearer", t)) => !macaroon.iter().any(|m| t.starts_with(m)) && !t.is_empty() && !t.contains(' '),
             _ => false,
         };
-        assert!(ok, "{}: Authorization is neither `FlyV1 <macaroon>` nor `Bearer <token>`", r.line());
+        assert!(
+            ok,
+            "{}: Authorization is neither `FlyV1 <macaroon>` nor `Bearer <token>`",
+            r.line()
+        );
         let segs = r.segments();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let (allowed, body): (&[&str], Option<&[&str]>) = match (r.method.as_str(), &segs[..]) {
@@ -64,7 +71,11 @@ fn assert_conforms(fake: &FakeFly) {
             ("GET", ["v1", "apps", _, "machines"]) => (&["include_deleted", "region"], None),
             ("POST", ["v1", "apps", _, "machines", _, "lease"]) => (&["ttl"], None),
             ("DELETE", ["v1", "apps", _, "machines", _, "lease"]) => {
-                assert!(r.header(NONCE_HEADER).is_some(), "{}: release without the nonce", r.line());
+                assert!(
+                    r.header(NONCE_HEADER).is_some(),
+                    "{}: release without the nonce",
+                    r.line()
+                );
                 (&[], None)
             }
             ("POST", ["v1", "apps", _, "machines", _]) => (&[], Some(UPDATE_FIELDS)),
@@ -72,7 +83,11 @@ fn assert_conforms(fake: &FakeFly) {
                 let state = r.query_param("state").unwrap_or_else(|| "started".into());
                 assert!(["started", "stopped", "suspended", "destroyed", "failed", "settled"].contains(&state.as_str()));
                 if let Some(t) = r.query_param("timeout") {
-                    assert!(t.parse::<u64>().is_ok_and(|t| (1..=60).contains(&t)), "{}: timeout", r.line());
+                    assert!(
+                        t.parse::<u64>().is_ok_and(|t| (1..=60).contains(&t)),
+                        "{}: timeout",
+                        r.line()
+                    );
                 }
                 (&["instance_id", "version", "from_event_id", "timeout", "state"], None)
             }
@@ -83,7 +98,11 @@ fn assert_conforms(fake: &FakeFly) {
             assert!(allowed.contains(&name), "{}: unknown query parameter {name}", r.line());
         }
         if r.query_param("ttl").is_some() {
-            assert!(r.query_param("ttl").unwrap().parse::<u64>().is_ok(), "{}: ttl", r.line());
+            assert!(
+                r.query_param("ttl").unwrap().parse::<u64>().is_ok(),
+                "{}: ttl",
+                r.line()
+            );
         }
         match body {
             None => assert!(r.body.is_empty(), "{}: a body where none is sent", r.line()),
@@ -108,7 +127,9 @@ const UPDATE_FIELDS: &[&str] = &[
 
 fn check_body(r: &Recorded, fields: &[&str]) {
     let body = r.json().unwrap_or_else(|| panic!("{}: body is not JSON", r.line()));
-    let object = body.as_object().unwrap_or_else(|| panic!("{}: body is not an object", r.line()));
+    let object = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{}: body is not an object", r.line()));
     for key in object.keys() {
         assert!(fields.contains(&key.as_str()), "{}: unknown field {key}", r.line());
     }
@@ -117,7 +138,11 @@ fn check_body(r: &Recorded, fields: &[&str]) {
         assert!(body["value"].is_string(), "{}: `value` is required, a string", r.line());
     } else {
         assert!(body["config"].is_object(), "{}: `config` is required", r.line());
-        assert!(body["min_secrets_version"].is_u64(), "{}: min_secrets_version", r.line());
+        assert!(
+            body["min_secrets_version"].is_u64(),
+            "{}: min_secrets_version",
+            r.line()
+        );
     }
 }
 
@@ -127,7 +152,10 @@ fn the_app_is_found_or_the_error_names_the_cause() {
     fake.add_foreign_app("theirs");
     fly.check_app("web").unwrap();
     let missing = message(fly.check_app("nope"));
-    assert!(missing.contains("HTTP 404") && missing.contains("no Fly app is named nope"), "{missing}");
+    assert!(
+        missing.contains("HTTP 404") && missing.contains("no Fly app is named nope"),
+        "{missing}"
+    );
     let foreign = message(fly.check_app("theirs"));
     assert!(foreign.contains("HTTP 403"), "{foreign}");
     assert!(foreign.contains("fly tokens create deploy -a theirs"), "{foreign}");
@@ -145,7 +173,11 @@ fn the_authorization_scheme_follows_the_token() {
     ] {
         let (fake, fly) = setup(given, 20);
         fly.check_app("web").unwrap();
-        assert_eq!(fake.requests()[0].header("authorization"), Some(sent.as_str()), "{given}");
+        assert_eq!(
+            fake.requests()[0].header("authorization"),
+            Some(sent.as_str()),
+            "{given}"
+        );
         assert_conforms(&fake);
     }
     // The fake refuses the wrong scheme, as Fly does.
@@ -166,7 +198,10 @@ fn the_probe_is_written_and_deleted() {
     assert_eq!(fly.probe("web").unwrap(), None);
     assert_eq!(
         calls(&fake),
-        ["POST /v1/apps/web/secrets/TURSO_ROTATE_PROBE", "DELETE /v1/apps/web/secrets/TURSO_ROTATE_PROBE"]
+        [
+            "POST /v1/apps/web/secrets/TURSO_ROTATE_PROBE",
+            "DELETE /v1/apps/web/secrets/TURSO_ROTATE_PROBE"
+        ]
     );
     assert_eq!(fake.secret("web", "TURSO_ROTATE_PROBE"), None);
     assert_conforms(&fake);
@@ -174,7 +209,10 @@ fn the_probe_is_written_and_deleted() {
     // A probe that could not be deleted is a warning that says what to do.
     fake.non_json_error("DELETE", "TURSO_ROTATE_PROBE", 403, "forbidden");
     let warning = fly.probe("web").unwrap().expect("a warning");
-    assert!(warning.contains("fly secrets unset TURSO_ROTATE_PROBE -a web"), "{warning}");
+    assert!(
+        warning.contains("fly secrets unset TURSO_ROTATE_PROBE -a web"),
+        "{warning}"
+    );
 }
 
 #[test]
@@ -185,12 +223,20 @@ fn the_write_is_staged_and_returns_the_version() {
     let before = fake.secrets_version("web");
     let seen = fake.secrets_seen("web", "m1");
     let age = fly.updated_at("web", "TURSO_AUTH_TOKEN").unwrap().expect("a time");
-    assert_eq!(humantime::format_rfc3339_seconds(age).to_string(), "2026-01-01T00:00:00Z");
+    assert_eq!(
+        humantime::format_rfc3339_seconds(age).to_string(),
+        "2026-01-01T00:00:00Z"
+    );
     assert_eq!(fly.updated_at("web", "OTHER").unwrap(), None);
 
-    let version = fly.write("web", "TURSO_AUTH_TOKEN", "new-token-value", "writing the token").unwrap();
+    let version = fly
+        .write("web", "TURSO_AUTH_TOKEN", "new-token-value", "writing the token")
+        .unwrap();
     assert_eq!(version, before + 1);
-    assert_eq!(fake.secret("web", "TURSO_AUTH_TOKEN").as_deref(), Some("new-token-value"));
+    assert_eq!(
+        fake.secret("web", "TURSO_AUTH_TOKEN").as_deref(),
+        Some("new-token-value")
+    );
     assert_eq!(fake.secrets_seen("web", "m1"), seen, "a write restarts no machine");
     let post = fake.requests().pop().unwrap();
     assert_eq!(post.json().unwrap(), serde_json::json!({ "value": "new-token-value" }));
@@ -203,7 +249,9 @@ fn the_roll_updates_started_machines_one_at_a_time() {
     fake.add_machine("web", "m1", "started", "iad")
         .add_machine("web", "m2", "stopped", "iad")
         .add_machine("web", "m3", "started", "ams");
-    let version = fly.write("web", "TURSO_AUTH_TOKEN", "new-token-value", "writing").unwrap();
+    let version = fly
+        .write("web", "TURSO_AUTH_TOKEN", "new-token-value", "writing")
+        .unwrap();
     let old = fake.machine("web", "m1");
     fake.clear_requests();
 
@@ -225,15 +273,24 @@ fn the_roll_updates_started_machines_one_at_a_time() {
         ]);
     }
     assert_eq!(calls(&fake), expected, "1 + 4 requests per started machine");
-    assert_eq!(fake.updates("web"), [("m1".to_owned(), version), ("m3".to_owned(), version)]);
+    assert_eq!(
+        fake.updates("web"),
+        [("m1".to_owned(), version), ("m3".to_owned(), version)]
+    );
     assert_eq!(fake.secrets_seen("web", "m1"), version);
     assert_eq!(fake.secrets_seen("web", "m3"), version);
-    assert!(fake.secrets_seen("web", "m2") < version, "a stopped machine is left alone");
+    assert!(
+        fake.secrets_seen("web", "m2") < version,
+        "a stopped machine is left alone"
+    );
     assert!(fake.leased("web").is_empty(), "every lease released");
 
     let requests = fake.requests();
     let update = &requests[2];
-    assert_eq!(update.header(NONCE_HEADER), Some(format!("nonce-m1-{}", old.version).as_str()));
+    assert_eq!(
+        update.header(NONCE_HEADER),
+        Some(format!("nonce-m1-{}", old.version).as_str())
+    );
     let body = update.json().unwrap();
     assert_eq!(body["config"], old.config, "the machine's own config");
     assert_eq!(body["region"], "iad");
@@ -249,11 +306,15 @@ fn the_roll_updates_started_machines_one_at_a_time() {
 #[test]
 fn the_wait_uses_the_instance_id_where_the_update_gives_only_that() {
     let (fake, fly) = setup(TOKEN, 20);
-    fake.add_machine("web", "m1", "started", "iad").answer_instance_id_only("web");
+    fake.add_machine("web", "m1", "started", "iad")
+        .answer_instance_id_only("web");
     let version = fly.write("web", "TURSO_AUTH_TOKEN", "v", "writing").unwrap();
     fly.roll("web", version).unwrap();
     let wait = fake.requests().into_iter().find(|r| r.path.ends_with("/wait")).unwrap();
-    assert_eq!(wait.query_param("instance_id"), Some(fake.machine("web", "m1").instance_id));
+    assert_eq!(
+        wait.query_param("instance_id"),
+        Some(fake.machine("web", "m1").instance_id)
+    );
     assert_eq!(wait.query_param("version"), None);
     assert_conforms(&fake);
 }
@@ -261,7 +322,8 @@ fn the_wait_uses_the_instance_id_where_the_update_gives_only_that() {
 #[test]
 fn a_lease_held_elsewhere_is_asked_for_again_then_fails() {
     let (fake, fly) = setup(TOKEN, 20);
-    fake.add_machine("web", "m1", "started", "iad").lease_held_elsewhere("web", "m1", 2);
+    fake.add_machine("web", "m1", "started", "iad")
+        .lease_held_elsewhere("web", "m1", 2);
     let version = fly.write("web", "TURSO_AUTH_TOKEN", "v", "writing").unwrap();
     fly.roll("web", version).unwrap();
     assert_eq!(fake.count("POST", "/machines/m1/lease"), 3);
@@ -269,13 +331,17 @@ fn a_lease_held_elsewhere_is_asked_for_again_then_fails() {
     assert_conforms(&fake);
 
     let (fake, fly) = setup(TOKEN, 4);
-    fake.add_machine("web", "m1", "started", "iad").lease_held_elsewhere("web", "m1", usize::MAX);
+    fake.add_machine("web", "m1", "started", "iad")
+        .lease_held_elsewhere("web", "m1", usize::MAX);
     let version = fly.write("web", "TURSO_AUTH_TOKEN", "v", "writing").unwrap();
     let started = Instant::now();
     let error = message(fly.roll("web", version));
     assert!(started.elapsed() < Duration::from_secs(5), "within the deadline");
     assert!(fake.count("POST", "/machines/m1/lease") >= 2, "asked again");
-    assert!(error.contains("leased by someone else") && error.contains("HTTP 409"), "{error}");
+    assert!(
+        error.contains("leased by someone else") && error.contains("HTTP 409"),
+        "{error}"
+    );
     assert!(error.contains("updated: none"), "{error}");
     assert!(fake.updates("web").is_empty());
 }
@@ -293,9 +359,15 @@ fn a_machine_that_does_not_come_back_stops_the_roll() {
     assert!(error.contains("updated: m1;"), "{error}");
     assert!(error.contains("still on the old secret: m2, m3"), "{error}");
     assert!(error.contains("fly machine status m2 -a web"), "{error}");
-    assert_eq!(fake.updates("web").iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert_eq!(
+        fake.updates("web").iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
+        ["m1", "m2"]
+    );
     assert!(fake.secrets_seen("web", "m3") < version, "m3 keeps the old token");
-    assert!(fake.leased("web").is_empty(), "the stuck machine's lease is released too");
+    assert!(
+        fake.leased("web").is_empty(),
+        "the stuck machine's lease is released too"
+    );
     assert_conforms(&fake);
 }
 
@@ -321,7 +393,10 @@ fn errors_carry_the_request_id_and_never_the_token() {
     let page = format!("<html><body>Bad request from {BARE}</body></html>");
     let id = fake.non_json_error("GET", "/v1/apps/web", 400, &page);
     let error = message(fly.check_app("web"));
-    assert!(error.contains("HTTP 400") && error.contains("<html><body>Bad request from"), "{error}");
+    assert!(
+        error.contains("HTTP 400") && error.contains("<html><body>Bad request from"),
+        "{error}"
+    );
     assert!(error.contains(&id), "{error}");
     for part in BARE.split(',') {
         assert!(!error.contains(part), "the token leaked: {error}");

@@ -224,12 +224,21 @@ impl FakeFly {
     pub fn non_json_error(&self, method: &'static str, path: &str, status: u16, text: &str) -> String {
         let id = self.request_id();
         let headers = [("Content-Type", "text/html"), (REQUEST_ID_HEADER, id.as_str())];
-        self.fault(Fault::new(method, path, FaultAction::status_with(status, text, &headers)));
+        self.fault(Fault::new(
+            method,
+            path,
+            FaultAction::status_with(status, text, &headers),
+        ));
         id
     }
 
     pub fn secret(&self, app: &str, name: &str) -> Option<String> {
-        lock(&self.state).apps.get(app)?.secrets.get(name).map(|s| s.value.clone())
+        lock(&self.state)
+            .apps
+            .get(app)?
+            .secrets
+            .get(name)
+            .map(|s| s.value.clone())
     }
 
     pub fn secrets_version(&self, app: &str) -> u64 {
@@ -249,7 +258,12 @@ impl FakeFly {
     /// The machine as it is now.
     pub fn machine(&self, app: &str, id: &str) -> Machine {
         let s = lock(&self.state);
-        s.apps[app].machines.iter().find(|m| m.id == id).expect("machine").clone()
+        s.apps[app]
+            .machines
+            .iter()
+            .find(|m| m.id == id)
+            .expect("machine")
+            .clone()
     }
 
     /// The secrets version the machine runs with.
@@ -273,11 +287,7 @@ impl FakeFly {
     }
 
     fn request_id(&self) -> String {
-        let mut s = lock(&self.state);
-        let n = next(&mut s);
-        let id = format!("01FAKEREQ{n:08}-iad");
-        s.request_ids.push(id.clone());
-        id
+        issue_request_id(&mut lock(&self.state))
     }
 
     fn with_machine(&self, app: &str, id: &str, f: impl FnOnce(&mut Machine)) {
@@ -289,6 +299,14 @@ impl FakeFly {
             .expect("add the machine first");
         f(machine);
     }
+}
+
+/// A new `fly-request-id`, remembered for [`FakeFly::request_ids`].
+fn issue_request_id(s: &mut State) -> String {
+    let n = next(s);
+    let id = format!("01FAKEREQ{n:08}-iad");
+    s.request_ids.push(id.clone());
+    id
 }
 
 fn next(s: &mut State) -> u64 {
@@ -312,9 +330,7 @@ fn error(status: u16, message: &str) -> Reply {
 fn handle(state: &Mutex<State>, req: &Recorded) -> Reply {
     let (reply, id, hold) = {
         let mut s = lock(state);
-        let n = next(&mut s);
-        let id = format!("01FAKEREQ{n:08}-iad");
-        s.request_ids.push(id.clone());
+        let id = issue_request_id(&mut s);
         let (reply, hold) = route(&mut s, req);
         (reply, id, hold)
     };
@@ -329,7 +345,10 @@ fn route(s: &mut State, req: &Recorded) -> (Reply, Option<Duration>) {
     if req.header("authorization") != Some(s.authorization.as_str()) {
         let scheme = s.authorization.split(' ').next().unwrap_or_default().to_owned();
         return (
-            error(401, &format!("unauthorized: expected the `{scheme}` authorization scheme and a valid token")),
+            error(
+                401,
+                &format!("unauthorized: expected the `{scheme}` authorization scheme and a valid token"),
+            ),
             None,
         );
     }
@@ -412,7 +431,12 @@ fn secrets(app: &mut App, method: &str, name: &str, req: &Recorded) -> Reply {
 }
 
 fn digest(value: &str) -> String {
-    format!("{:016x}", value.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)))
+    format!(
+        "{:016x}",
+        value
+            .bytes()
+            .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    )
 }
 
 fn machine_json(m: &Machine, instance_id_only: bool) -> Value {
@@ -439,7 +463,12 @@ fn lease(app: &mut App, method: &str, id: &str, req: &Recorded) -> Reply {
                 if m.held_elsewhere != usize::MAX {
                     m.held_elsewhere -= 1;
                 }
-                return error(409, &format!("machine {id} lease currently held by deploy@example.com, expires at 2026-01-01T00:05:00Z"));
+                return error(
+                    409,
+                    &format!(
+                        "machine {id} lease currently held by deploy@example.com, expires at 2026-01-01T00:05:00Z"
+                    ),
+                );
             }
             if m.lease.is_some() {
                 return error(409, &format!("machine {id} lease currently held by you"));
@@ -469,9 +498,19 @@ fn update(app: &mut App, id: &str, req: &Recorded) -> Reply {
         return error(404, &format!("machine {id} not found"));
     };
     match (req.header(NONCE_HEADER), &m.lease) {
-        (_, None) => return error(412, "the machine must be leased for an update (fly-machine-lease-nonce)"),
+        (_, None) => {
+            return error(
+                412,
+                "the machine must be leased for an update (fly-machine-lease-nonce)",
+            )
+        }
         (Some(n), Some(held)) if n == held => {}
-        _ => return error(409, &format!("machine {id} lease currently held: the fly-machine-lease-nonce header is missing or wrong")),
+        _ => {
+            return error(
+                409,
+                &format!("machine {id} lease currently held: the fly-machine-lease-nonce header is missing or wrong"),
+            )
+        }
     }
     let Some(body) = req.json().filter(Value::is_object) else {
         return error(400, "invalid request body");
@@ -491,7 +530,10 @@ fn update(app: &mut App, id: &str, req: &Recorded) -> Reply {
         return error(400, "fake: min_secrets_version (an unsigned integer) is required");
     };
     if min > secrets_version {
-        return error(400, &format!("min_secrets_version {min} is ahead of the app's secrets ({secrets_version})"));
+        return error(
+            400,
+            &format!("min_secrets_version {min} is ahead of the app's secrets ({secrets_version})"),
+        );
     }
     let n = m.version.len() as u64 + m.instance_id.len() as u64 + secrets_version * 1000 + min;
     m.version = version_id(n + 7_000_000);
@@ -518,11 +560,22 @@ fn wait(app: &mut App, id: &str, req: &Recorded) -> (Reply, Option<Duration>) {
         (Some(v), _) if v == m.version => {}
         (None, Some(i)) if i == m.instance_id => {}
         (None, None) => {}
-        _ => return (error(400, "fake: waiting for a version the machine does not have"), None),
+        _ => {
+            return (
+                error(400, "fake: waiting for a version the machine does not have"),
+                None,
+            )
+        }
     }
     if m.state != state {
-        let message = format!("deadline_exceeded: machine failed to reach desired state, {state}, current state: {}", m.state);
+        let message = format!(
+            "deadline_exceeded: machine failed to reach desired state, {state}, current state: {}",
+            m.state
+        );
         return (error(408, &message), Some(Duration::from_secs(timeout)));
     }
-    (Reply::json(200, &json!({ "ok": true, "state": m.state, "version": m.version })), None)
+    (
+        Reply::json(200, &json!({ "ok": true, "state": m.state, "version": m.version })),
+        None,
+    )
 }
