@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cloudflare;
+pub mod fly;
 pub mod github;
 pub mod libsql;
 pub mod openapi;
