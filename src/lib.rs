@@ -11,6 +11,7 @@ pub mod http;
 pub mod inputs;
 pub mod libsql;
 pub mod names;
+pub mod netlify;
 pub mod proxy;
 pub mod report;
 pub mod retry;
