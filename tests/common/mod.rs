@@ -1,5 +1,5 @@
 //! Test doubles shared by the integration tests and `examples/sandbox.rs`:
-//! fake Turso, GitHub, Cloudflare and Vercel servers and a webhook
+//! fake Turso, GitHub, Cloudflare, Vercel and Netlify servers and a webhook
 //! receiver that speak real HTTP on loopback, and a runner that starts the
 //! binary the way GitHub Actions does.
 //!
@@ -8,6 +8,7 @@
 
 pub mod cloudflare;
 pub mod github;
+pub mod netlify;
 pub mod proxy;
 pub mod runner;
 pub mod server;
@@ -21,6 +22,8 @@ pub mod world;
 pub use cloudflare::FakeCloudflare;
 #[allow(unused_imports)]
 pub use github::{Dispatch, FakeGitHub, Scope};
+#[allow(unused_imports)]
+pub use netlify::FakeNetlify;
 #[allow(unused_imports)]
 pub use runner::{parse_github_output, RunResult, Runner};
 #[allow(unused_imports)]
