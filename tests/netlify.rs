@@ -106,6 +106,13 @@ fn patch_body_ok(req: &Recorded) -> bool {
     })
 }
 
+/// The secret variable with old production and deploy-preview values.
+fn old_values() -> EnvVar {
+    EnvVar::new(KEY)
+        .value("production", "old-prod")
+        .value("deploy-preview", "old-preview")
+}
+
 fn writes(fake: &FakeNetlify) -> Vec<String> {
     fake.requests()
         .iter()
@@ -117,13 +124,7 @@ fn writes(fake: &FakeNetlify) -> Vec<String> {
 #[test]
 fn the_site_and_the_variable_are_read() {
     let (fake, client) = setup();
-    fake.add_var(
-        SITE,
-        EnvVar::new(KEY)
-            .value("production", "old-prod")
-            .value("deploy-preview", "old-preview")
-            .updated_at("2026-11-20T08:30:00.000Z"),
-    );
+    fake.add_var(SITE, old_values().updated_at("2026-11-20T08:30:00.000Z"));
     let site = client.site(SITE).unwrap();
     assert_eq!(site.account_slug, ACCOUNT);
     assert_eq!(site.repo_url.as_deref(), Some("https://github.com/acme/web"));
@@ -245,13 +246,7 @@ fn a_new_variable_is_created_with_every_context_in_one_post() {
 #[test]
 fn an_existing_variable_gets_one_patch_per_context_and_keeps_the_others() {
     let (fake, client) = setup();
-    fake.add_var(
-        SITE,
-        EnvVar::new(KEY)
-            .value("production", "old-prod")
-            .value("deploy-preview", "old-preview")
-            .value("dev", "local-dev"),
-    );
+    fake.add_var(SITE, old_values().value("dev", "local-dev"));
     let site = client.site(SITE).unwrap();
     let existing = client.variable(&site, KEY).unwrap();
     fake.clear_requests();
