@@ -8,6 +8,7 @@ pub mod cloudflare;
 pub mod fly;
 pub mod github;
 pub mod libsql;
+pub mod netlify;
 pub mod seal;
 pub mod turso;
 pub mod vercel;

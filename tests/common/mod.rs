@@ -1,5 +1,5 @@
 //! Test doubles shared by the integration tests and `examples/sandbox.rs`:
-//! fake Turso, GitHub, Cloudflare and Vercel servers and a webhook
+//! fake Turso, GitHub, Cloudflare, Vercel and Netlify servers and a webhook
 //! receiver that speak real HTTP on loopback, and a runner that starts the
 //! binary the way GitHub Actions does.
 //!
@@ -10,6 +10,7 @@ pub mod cloudflare;
 pub mod fly;
 pub mod github;
 pub mod libsql;
+pub mod netlify;
 pub mod openapi;
 pub mod proxy;
 pub mod runner;
@@ -26,6 +27,8 @@ pub use cloudflare::FakeCloudflare;
 pub use github::{Dispatch, FakeGitHub, Scope};
 #[allow(unused_imports)]
 pub use libsql::LibsqlErrors;
+#[allow(unused_imports)]
+pub use netlify::FakeNetlify;
 #[allow(unused_imports)]
 pub use runner::{parse_github_output, RunResult, Runner};
 #[allow(unused_imports)]
