@@ -1,0 +1,413 @@
+//! Where the new tokens go: target syntax (`secret-name`, `secrets`,
+//! `groups`), the scopes of each platform, and the plan of every group,
+//! with no secret named twice.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::error::{bad, shown, BadInput};
+use super::raw::{Raw, Runner};
+use super::values::{
+    environment_name, file_path, lines, list, platform_name, repo, secret_name, slug, worker_script, Repo,
+};
+use crate::names;
+
+/// Who may read an organization secret.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Visibility {
+    All,
+    Private,
+    /// Only these repositories (names in the organization).
+    Selected(Vec<String>),
+}
+
+/// Where a secret lives. Each scope is prepared once (a GitHub public key,
+/// a Worker's or a Vercel project's list) and proven writable once.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Repository(Repo),
+    Environment(Repo, String),
+    Dependabot(Repo),
+    Organization(String, Visibility),
+    /// A Cloudflare Worker's secrets.
+    Worker {
+        account: String,
+        script: String,
+    },
+    /// A Vercel project's environment variables for these deployment targets.
+    Vercel {
+        project: String,
+        targets: VercelTargets,
+    },
+}
+
+/// The platform a scope belongs to: each has its own client and token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    GitHub,
+    Cloudflare,
+    Vercel,
+}
+
+impl Scope {
+    pub fn platform(&self) -> Platform {
+        match self {
+            Scope::Worker { .. } => Platform::Cloudflare,
+            Scope::Vercel { .. } => Platform::Vercel,
+            _ => Platform::GitHub,
+        }
+    }
+}
+
+/// Vercel deployment targets a variable applies to (never `development`:
+/// Vercel keeps no sensitive value there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VercelTargets {
+    pub production: bool,
+    pub preview: bool,
+}
+
+impl VercelTargets {
+    /// As the API lists them: `["production", "preview"]`.
+    pub fn names(self) -> Vec<&'static str> {
+        [(self.production, "production"), (self.preview, "preview")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect()
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Repository(repo) => write!(f, "repository {repo}"),
+            Scope::Environment(repo, env) => write!(f, "environment `{env}` of {repo}"),
+            Scope::Dependabot(repo) => write!(f, "Dependabot secrets of {repo}"),
+            Scope::Organization(org, _) => write!(f, "organization {org}"),
+            Scope::Worker { account, script } => write!(f, "Cloudflare Worker {script} (account {account})"),
+            Scope::Vercel { project, targets } => {
+                write!(f, "Vercel project {project} ({})", targets.names().join(", "))
+            }
+        }
+    }
+}
+
+/// One secret to write.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub scope: Scope,
+    pub secret: String,
+}
+
+impl Target {
+    /// The target in the `secrets` input's grammar: `repo:NAME`, `env:ENV:NAME`, …
+    pub fn spec(&self) -> String {
+        match &self.scope {
+            Scope::Repository(_) => format!("repo:{}", self.secret),
+            Scope::Environment(_, env) => format!("env:{env}:{}", self.secret),
+            Scope::Dependabot(_) => format!("dependabot:{}", self.secret),
+            Scope::Organization(..) => format!("org:{}", self.secret),
+            Scope::Worker { account, script } => format!("cloudflare:{account}:{script}:{}", self.secret),
+            Scope::Vercel { project, targets } if targets.production && targets.preview => {
+                format!("vercel:{project}:{}", self.secret)
+            }
+            Scope::Vercel { project, targets } => {
+                format!("vercel:{project}:{}:{}", self.secret, targets.names().join(","))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {}", self.secret, self.scope)
+    }
+}
+
+/// One group to rotate and the secrets its new token goes to.
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub group: String,
+    pub targets: Vec<Target>,
+    /// Outside Actions: where the token is saved if a write fails.
+    pub token_file: PathBuf,
+}
+
+/// What a bare secret name (`secret-name`, `group=NAME`) resolves against.
+struct TargetContext {
+    repository: Option<Repo>,
+    /// The scope a bare secret name goes to.
+    default_scope: String,
+    environment: Option<String>,
+    visibility: Visibility,
+}
+
+impl TargetContext {
+    fn new(raw: &Raw, repository: Option<Repo>) -> Result<Self, BadInput> {
+        let environment = raw.get("environment");
+        if let Some(env) = &environment {
+            environment_name("environment", env)?;
+        }
+        let default_scope = match (raw.get("scope"), &environment) {
+            (None, Some(_)) => "environment".to_owned(),
+            (None, None) => "repository".to_owned(),
+            (Some(s), _) => s,
+        };
+        match (default_scope.as_str(), &environment) {
+            ("repository" | "organization" | "dependabot", None) | ("environment", Some(_)) => {}
+            ("environment", None) => return bad("Input `environment` is required with scope `environment`."),
+            ("repository" | "organization" | "dependabot", Some(_)) => {
+                return bad(format!("Input `environment` conflicts with scope `{default_scope}`: an environment secret has scope `environment`."))
+            }
+            (other, _) => {
+                return bad(format!("Input `scope`: '{other}' is not valid. Expected `repository`, `environment`, `organization` or `dependabot`."))
+            }
+        }
+        let selected = list(raw.get("selected-repositories"))
+            .into_iter()
+            .map(|name| slug("selected-repositories", &name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let visibility = match (raw.get("visibility").as_deref(), selected.is_empty()) {
+            (None, false) | (Some("selected"), false) => Visibility::Selected(selected),
+            (Some("selected"), true) => {
+                return bad("Input `selected-repositories` is required with visibility `selected`.")
+            }
+            (None | Some("private"), true) => Visibility::Private,
+            (Some("all"), true) => Visibility::All,
+            (Some("private" | "all"), false) => {
+                return bad("Input `selected-repositories` needs visibility `selected`.")
+            }
+            (Some(other), _) => {
+                return bad(format!(
+                    "Input `visibility`: '{other}' is not valid. Expected `all`, `private` or `selected`."
+                ))
+            }
+        };
+        Ok(TargetContext {
+            repository,
+            default_scope,
+            environment,
+            visibility,
+        })
+    }
+
+    fn repo(&self, input: &str) -> Result<Repo, BadInput> {
+        match &self.repository {
+            Some(r) => Ok(r.clone()),
+            None => bad(format!("Input `repository` is required for `{input}` (GITHUB_REPOSITORY is not set either). Expected owner/name.")),
+        }
+    }
+
+    /// A target in the `secrets` grammar, or a bare name in the default scope.
+    fn target(&self, input: &str, spec: &str) -> Result<Target, BadInput> {
+        let parts: Vec<&str> = spec.split(':').map(str::trim).collect();
+        match parts.as_slice() {
+            ["cloudflare", account, script, name] => {
+                return Ok(Target {
+                    scope: Scope::Worker {
+                        account: slug(input, account)?,
+                        script: worker_script(input, script)?,
+                    },
+                    secret: platform_name(input, name)?,
+                })
+            }
+            ["vercel", project, name, rest @ ..] if rest.len() <= 1 => {
+                return Ok(Target {
+                    scope: Scope::Vercel {
+                        project: slug(input, project)?,
+                        targets: vercel_targets(input, rest.first().copied())?,
+                    },
+                    secret: platform_name(input, name)?,
+                })
+            }
+            ["cloudflare" | "vercel", ..] => {
+                return bad(format!("Input `{input}`: '{}' is not a target. Expected `cloudflare:ACCOUNT_ID:SCRIPT:NAME` or `vercel:PROJECT:NAME[:TARGETS]`.", shown(spec)))
+            }
+            _ => {}
+        }
+        let (kind, env, name) = match parts.as_slice() {
+            [name] => (self.default_scope.as_str(), self.environment.as_deref(), *name),
+            ["repo" | "repository", name] => ("repository", None, *name),
+            ["org" | "organization", name] => ("organization", None, *name),
+            ["dependabot", name] => ("dependabot", None, *name),
+            ["env" | "environment", env, name] => ("environment", Some(*env), *name),
+            _ => return bad(format!("Input `{input}`: '{}' is not a target. Expected `NAME`, `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME` or `vercel:PROJECT:NAME[:TARGETS]`.", shown(spec))),
+        };
+        let secret = secret_name(input, name)?;
+        let scope = match (kind, env) {
+            ("environment", Some(env)) => Scope::Environment(self.repo(input)?, environment_name(input, env)?),
+            ("dependabot", _) => Scope::Dependabot(self.repo(input)?),
+            ("organization", _) => Scope::Organization(self.repo(input)?.owner, self.visibility.clone()),
+            _ => Scope::Repository(self.repo(input)?),
+        };
+        Ok(Target { scope, secret })
+    }
+}
+
+/// `secret-name`, `secrets` and `groups`, resolved into one plan a group.
+pub(super) fn plans(raw: &Raw, runner: &Runner, dry_run: bool) -> Result<Vec<GroupPlan>, BadInput> {
+    let repository = match raw.get("repository").or_else(|| raw.env(names::GITHUB_REPOSITORY)) {
+        Some(r) => Some(repo("repository", &r)?),
+        None => None,
+    };
+    let ctx = TargetContext::new(raw, repository)?;
+    let groups = groups(raw, &ctx)?;
+    each_secret_once(raw, &groups, dry_run)?;
+    with_token_files(raw, groups, runner.actions, runner.workspace.as_deref(), dry_run)
+}
+
+/// Each group and its targets: `group` with `secret-name` and `secrets`,
+/// or `groups`, a line a group.
+fn groups(raw: &Raw, ctx: &TargetContext) -> Result<Vec<(String, Vec<Target>)>, BadInput> {
+    let mut shared = Vec::new();
+    if let Some(name) = raw.get("secret-name") {
+        shared.push(ctx.target("secret-name", &name)?);
+    }
+    for line in lines(raw.get("secrets")) {
+        shared.push(ctx.target("secrets", &line)?);
+    }
+
+    let mut plans: Vec<(String, Vec<Target>)> = Vec::new();
+    match (raw.get("group"), raw.get("groups")) {
+        (Some(_), Some(_)) => return bad("Inputs `group` and `groups` conflict: give one of them."),
+        (None, None) => return bad("Input `group` is required: the Turso group whose tokens are rotated."),
+        (Some(group), None) => plans.push((slug("group", &group)?, shared)),
+        (None, Some(groups)) => {
+            if !shared.is_empty() {
+                return bad("Input `groups` names each group's secret (`group=SECRET`): leave `secret-name` and `secrets` empty.");
+            }
+            for line in lines(Some(groups)) {
+                let (group, target) = match line.split_once('=') {
+                    Some((g, t)) => (slug("groups", g.trim())?, vec![ctx.target("groups", t.trim())?]),
+                    None => (slug("groups", &line)?, Vec::new()),
+                };
+                if plans.iter().any(|(g, _)| *g == group) {
+                    return bad(format!("Input `groups` names group `{group}` twice: two runs for one group at once can leave a dead token in the secret."));
+                }
+                plans.push((group, target));
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// Every group has a secret (unless dry-run), and no secret receives two tokens.
+fn each_secret_once(raw: &Raw, plans: &[(String, Vec<Target>)], dry_run: bool) -> Result<(), BadInput> {
+    let mut seen: Vec<&Target> = Vec::new();
+    for (group, targets) in plans {
+        if targets.is_empty() && !dry_run {
+            return bad(format!("Input `secret-name` is required (no secret to write for group `{group}`): the GitHub secret that receives the new token."));
+        }
+        for target in targets {
+            if let Some(first) = seen.iter().find(|t| same_secret(t, target)) {
+                return Err(named_twice(raw, first, target));
+            }
+            seen.push(target);
+        }
+    }
+    Ok(())
+}
+
+/// The error for a secret two targets name, naming the input they came from.
+fn named_twice(raw: &Raw, first: &Target, target: &Target) -> BadInput {
+    let input = match (raw.get("groups"), raw.get("secrets")) {
+        (Some(_), _) => "groups",
+        (None, Some(_)) => "secrets",
+        (None, None) => "secret-name",
+    };
+    let overlapping = matches!(
+        (&first.scope, &target.scope),
+        (Scope::Vercel { targets: a, .. }, Scope::Vercel { targets: b, .. }) if a != b
+    );
+    BadInput(match overlapping {
+        false => format!(
+            "Input `{input}`: secret {} is named twice: each secret can receive only one token.",
+            target.secret
+        ),
+        true => format!(
+            "Input `{input}`: `{}` and `{}` are the same Vercel variable (their targets overlap): each secret can receive only one token.",
+            first.spec(),
+            target.spec()
+        ),
+    })
+}
+
+/// Each group's `token-file`, whose folder must take a token outside Actions.
+fn with_token_files(
+    raw: &Raw,
+    plans: Vec<(String, Vec<Target>)>,
+    actions: bool,
+    workspace: Option<&Path>,
+    dry_run: bool,
+) -> Result<Vec<GroupPlan>, BadInput> {
+    let token_file = raw.get("token-file");
+    if token_file.is_some() && plans.len() > 1 {
+        return bad("Input `token-file` holds one token: leave it empty with `groups` (each group gets ./turso-rotate-<group>.token).");
+    }
+    plans
+        .into_iter()
+        .map(|(group, targets)| {
+            let path = token_file
+                .clone()
+                .unwrap_or_else(|| format!("turso-rotate-{group}.token"));
+            let token_file = file_path("token-file", &path, actions, workspace)?;
+            // Outside Actions the file is where a token goes if a write fails:
+            // its folder must take it before anything is rotated.
+            if !actions && !dry_run {
+                if let Err(e) = crate::files::check_folder(&token_file) {
+                    return bad(format!(
+                        "Input `token-file`: cannot create {} ({e}): a token that fails to reach its secret would be lost. Use a writable folder.",
+                        shown(&token_file.display().to_string())
+                    ));
+                }
+            }
+            Ok(GroupPlan {
+                token_file,
+                group,
+                targets,
+            })
+        })
+        .collect()
+}
+
+/// Whether two targets are one secret. GitHub compares secret, owner,
+/// repository and environment names without case; two Vercel targets of
+/// one project and name whose target sets overlap are one variable.
+fn same_secret(a: &Target, b: &Target) -> bool {
+    match (&a.scope, &b.scope) {
+        (Scope::Vercel { project: p, targets: t }, Scope::Vercel { project: q, targets: u }) => {
+            p.eq_ignore_ascii_case(q)
+                && a.secret.eq_ignore_ascii_case(&b.secret)
+                && ((t.production && u.production) || (t.preview && u.preview))
+        }
+        _ => a.to_string().eq_ignore_ascii_case(&b.to_string()),
+    }
+}
+
+/// `production`, `preview` or both (the default); never `development`.
+fn vercel_targets(input: &str, value: Option<&str>) -> Result<VercelTargets, BadInput> {
+    let Some(value) = value else {
+        return Ok(VercelTargets {
+            production: true,
+            preview: true,
+        });
+    };
+    let mut targets = VercelTargets {
+        production: false,
+        preview: false,
+    };
+    for name in value.split(',').map(str::trim) {
+        match name {
+            "production" => targets.production = true,
+            "preview" => targets.preview = true,
+            "development" => return bad(format!(
+                "Input `{input}`: Vercel target `development` cannot hold the token: Vercel keeps no sensitive value there. Use `production`, `preview` or `production,preview`."
+            )),
+            other => return bad(format!(
+                "Input `{input}`: '{}' is not a Vercel target. Expected `production`, `preview` or `production,preview`.",
+                shown(other)
+            )),
+        }
+    }
+    Ok(targets)
+}
