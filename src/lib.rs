@@ -5,6 +5,7 @@
 
 pub mod cloudflare;
 pub mod consumers;
+pub mod email;
 pub mod files;
 pub mod github;
 pub mod http;
