@@ -35,7 +35,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{FakeCloudflare, FakeVercel, Scope, Server, Webhook};
+use common::{FakeCloudflare, FakeVercel, Fault, FaultAction, Scope, Server, Webhook};
 use support::display_path;
 
 const REPO: &str = "acme/app";
@@ -67,6 +67,13 @@ Usage: cargo run --release --example bench [-- OPTIONS]
   --bin PATH      measure this binary (e.g. the static one of
                   .ci/build-static) instead of building target/release's
   --quick         no many-groups runs
+  --under 'CMD ARGS'
+                  only run one rotation, under CMD (split at spaces, the
+                  binary's path appended): a profiler such as
+                  '/usr/bin/valgrind.bin --tool=callgrind
+                  --callgrind-out-file=/tmp/cg.out', 'perf stat' or
+                  'strace -f -c' (no /bin/sh wrapper: dash drops the
+                  hyphenated INPUT_* variables; see docs/benchmarks.md)
 ";
 
 struct Options {
@@ -75,6 +82,7 @@ struct Options {
     python: bool,
     bin: Option<PathBuf>,
     quick: bool,
+    under: Option<String>,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -84,6 +92,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         python: false,
         bin: None,
         quick: false,
+        under: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -98,6 +107,7 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--clean-build" => options.clean_build = true,
             "--python" => options.python = true,
             "--quick" => options.quick = true,
+            "--under" => options.under = Some(args.next().ok_or("--under needs a command")?),
             "--bin" => options.bin = Some(args.next().ok_or("--bin needs a path")?.into()),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unexpected argument '{other}'")),
@@ -137,6 +147,15 @@ fn main() -> ExitCode {
             }
         }
     };
+    if let Some(wrapper) = &options.under {
+        return match under(&bin, wrapper) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&bin, &options) {
         Ok(report) => {
             print!("{report}");
@@ -188,6 +207,16 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
 
     progress(&format!("variants (roll, consumers, platforms), {runs} runs each"));
     rows.extend(variants(&world, &fakes, bin, &scratch, runs)?);
+
+    let window_runs = runs.min(5);
+    progress(&format!(
+        "outage window, writes {WRITE_DELAY:?} each, {window_runs} runs"
+    ));
+    rows.extend(window(&world, &fakes, bin, &scratch, window_runs)?);
+    progress(&format!(
+        "{SCALE_GROUPS} groups in one process, requests {REQUEST_DELAY:?} each"
+    ));
+    rows.extend(scale(&world, &fakes, bin, &scratch, &groups)?);
 
     progress(&format!("cold start, {runs} runs of --version"));
     let mut starts = Vec::new();
@@ -362,6 +391,30 @@ fn run(bin: &Path, options: &Options) -> Result<String, String> {
         text.push_str(&table(&["Measure", "Result", "Detail"], &python_rows));
     }
     Ok(text)
+}
+
+/// One rotation into one secret under `wrapper` (a profiler), after a
+/// plain warm-up run; what the wrapper prints goes to stderr.
+fn under(bin: &Path, wrapper: &str) -> Result<(), String> {
+    let scratch = Scratch::new()?;
+    let world = World::with_bin(bin.to_path_buf());
+    let apis = Apis::of(&world);
+    let dir = scratch.dir("under");
+    let (_, output) = rotation(&apis, bin, &dir, "prod", SECRET)?.run()?;
+    check(&output, "prod")?;
+    let mut words = wrapper.split_whitespace();
+    let program = words.next().ok_or("--under: an empty command")?;
+    let mut step = rotation(&apis, Path::new(program), &dir, "prod", SECRET)?;
+    step.command.args(words).arg(bin);
+    let (cost, output) = step.run()?;
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    check(&output, "prod")?;
+    eprintln!(
+        "bench: one rotation under `{wrapper}` took {} ({} CPU)",
+        duration(cost.wall),
+        duration(cost.cpu())
+    );
+    Ok(())
 }
 
 /// The rows for one rotation: wall time and CPU time, medians.
@@ -646,8 +699,6 @@ fn variants(
     scratch: &Scratch,
     runs: usize,
 ) -> Result<Vec<[String; 3]>, String> {
-    const CF_TOKEN: &str = "cf-bench-token-0123456789";
-    const VERCEL_TOKEN: &str = "vercel-bench-token-0123456789";
     world.github.add_repo("acme/web");
     let webhook = Webhook::start("/hooks/bench").signed_with("whsec_YmVuY2gtd2ViaG9vay1rZXk=");
     let cloudflare = FakeCloudflare::start(CF_TOKEN);
@@ -655,6 +706,15 @@ fn variants(
     let vercel = FakeVercel::start(VERCEL_TOKEN);
     vercel.add_project("web");
     vercel.add_live_deployment("web");
+    let mut platforms = vec![
+        ("INPUT_SECRET-NAME", String::new()),
+        (
+            "INPUT_SECRETS",
+            format!("cloudflare:0123abcd:api:{SECRET}\nvercel:web:{SECRET}"),
+        ),
+        ("INPUT_DISPATCH", "vercel:web".into()),
+    ];
+    platforms.extend(platform_inputs(&cloudflare, &vercel));
     let shapes = [
         Variant {
             name: "Roll (`mode: roll`, nothing invalidated)",
@@ -672,18 +732,7 @@ fn variants(
         },
         Variant {
             name: "Rotation into a Worker secret and a Vercel variable, Vercel redeployed",
-            inputs: vec![
-                ("INPUT_SECRET-NAME", String::new()),
-                (
-                    "INPUT_SECRETS",
-                    format!("cloudflare:0123abcd:api:{SECRET}\nvercel:web:{SECRET}"),
-                ),
-                ("INPUT_DISPATCH", "vercel:web".into()),
-                ("INPUT_CLOUDFLARE-API-TOKEN", CF_TOKEN.into()),
-                ("INPUT_CLOUDFLARE-API-URL", cloudflare.api_url()),
-                ("INPUT_VERCEL-TOKEN", VERCEL_TOKEN.into()),
-                ("INPUT_VERCEL-API-URL", vercel.api_url()),
-            ],
+            inputs: platforms,
             budget: [3, 0, 0, 4, 6],
         },
     ];
@@ -1109,4 +1158,234 @@ fn duration(d: Duration) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / 1024.0 / 1024.0)
+}
+
+/// How long each fake takes over a write in [`window`].
+const WRITE_DELAY: Duration = Duration::from_millis(100);
+/// How long each fake takes over every request in [`scale`].
+const REQUEST_DELAY: Duration = Duration::from_millis(20);
+/// Groups in [`scale`], all in one process (`groups`).
+const SCALE_GROUPS: usize = 50;
+/// Groups the product rotates at once (`PARALLEL_GROUPS` in src/rotate.rs).
+const PARALLEL_GROUPS: usize = 4;
+const CF_TOKEN: &str = "cf-bench-token-0123456789";
+const VERCEL_TOKEN: &str = "vercel-bench-token-0123456789";
+
+/// The platform inputs of a run that writes to Cloudflare and Vercel.
+fn platform_inputs(cloudflare: &FakeCloudflare, vercel: &FakeVercel) -> Vec<(&'static str, String)> {
+    vec![
+        ("INPUT_CLOUDFLARE-API-TOKEN", CF_TOKEN.into()),
+        ("INPUT_CLOUDFLARE-API-URL", cloudflare.api_url()),
+        ("INPUT_VERCEL-TOKEN", VERCEL_TOKEN.into()),
+        ("INPUT_VERCEL-API-URL", vercel.api_url()),
+    ]
+}
+
+/// What a run's journal says about the writes after the invalidation.
+struct Window {
+    /// The rotate call's answer to the last write's answer.
+    window: Duration,
+    /// Each write after the rotate call, arrival to answer.
+    writes: Vec<Duration>,
+    /// The summary's "Without a valid secret" cell.
+    summary: String,
+}
+
+/// The writes of one group, read from the journal: every request to a
+/// target's API (not Turso) after the rotate call's answer, and when each
+/// was answered.
+fn window_of(world: &World, servers: &[&Server], summary: &Path) -> Result<Window, String> {
+    let entries = world.journal.entries();
+    let server = |label: &str| servers.iter().find(|s| s.label() == label).copied();
+    let rotated = entries
+        .iter()
+        .find(|(label, r)| *label == "turso" && r.method == "POST" && r.path.ends_with("/auth/rotate"))
+        .and_then(|(_, r)| world.turso.answered_at(r))
+        .ok_or("no answered rotate call in the journal")?;
+    let mut last = rotated;
+    let mut writes = Vec::new();
+    for (label, r) in entries.iter().filter(|(label, r)| *label != "turso" && r.at >= rotated) {
+        let answered = server(label)
+            .and_then(|s| s.answered_at(r))
+            .ok_or_else(|| format!("{label} {} was not answered", r.line()))?;
+        writes.push(answered - r.at);
+        last = last.max(answered);
+    }
+    let text = fs::read_to_string(summary).map_err(|e| format!("reading {}: {e}", summary.display()))?;
+    Ok(Window {
+        window: last - rotated,
+        writes,
+        summary: summary_window(&text).unwrap_or_else(|| "not found".into()),
+    })
+}
+
+/// The first row's "Without a valid secret" cell of the summary's table.
+fn summary_window(summary: &str) -> Option<String> {
+    let mut lines = summary.lines();
+    let header = lines.find(|l| l.contains("Without a valid secret"))?;
+    let column = header.split('|').position(|c| c.trim() == "Without a valid secret")?;
+    let row = lines.find(|l| l.starts_with('|') && !l.starts_with("|---"))?;
+    row.split('|').nth(column).map(|c| c.trim().to_owned())
+}
+
+/// One group with a GitHub secret, a Vercel variable and a Worker secret,
+/// each API taking [`WRITE_DELAY`] over every write: the time the group is
+/// without a valid secret against its slowest write.
+fn window(world: &World, apis: &Apis, bin: &Path, scratch: &Scratch, runs: usize) -> Result<Vec<[String; 3]>, String> {
+    let cloudflare = FakeCloudflare::start(CF_TOKEN).with_journal(&world.journal);
+    cloudflare.add_worker("0123abcd", "api");
+    let vercel = FakeVercel::start(VERCEL_TOKEN).with_journal(&world.journal);
+    vercel.add_project("web");
+    // The probes share a write's route on Cloudflare and Vercel, so they
+    // wait too; they come before the rotate call, outside the window.
+    world
+        .github
+        .fault(Fault::new("PUT", &format!("/secrets/{SECRET}"), FaultAction::Delay(WRITE_DELAY)).always());
+    cloudflare.fault(Fault::new("PUT", "/secrets", FaultAction::Delay(WRITE_DELAY)).always());
+    for method in ["POST", "PATCH"] {
+        vercel.fault(Fault::new(method, "/env", FaultAction::Delay(WRITE_DELAY)).always());
+    }
+    let dir = scratch.dir("window");
+    let mut step = rotation(apis, bin, &dir, "prod", SECRET)?;
+    step.command.env("INPUT_SECRET-NAME", "").env(
+        "INPUT_SECRETS",
+        format!("repo:{SECRET}\nvercel:web:{SECRET}\ncloudflare:0123abcd:api:{SECRET}"),
+    );
+    step.command.envs(platform_inputs(&cloudflare, &vercel));
+    let servers: [&Server; 4] = [&world.turso, &world.github, &cloudflare, &vercel];
+    let mut windows = Vec::new();
+    for run in 0..=runs {
+        world.journal.clear();
+        servers.iter().for_each(|s| s.clear_requests());
+        let (_, output) = step.run()?;
+        check(&output, "prod")?;
+        if run > 0 {
+            windows.push(window_of(world, &servers, &step.files[1])?);
+        }
+    }
+    world.github.clear_faults();
+    let measured: Vec<Duration> = windows.iter().map(|w| w.window).collect();
+    let slowest: Vec<Duration> = windows
+        .iter()
+        .map(|w| w.writes.iter().copied().max().unwrap_or_default())
+        .collect();
+    let sums: Vec<Duration> = windows.iter().map(|w| w.writes.iter().sum()).collect();
+    let writes = windows.last().map_or(0, |w| w.writes.len());
+    let mut cells: Vec<&str> = windows.iter().map(|w| w.summary.as_str()).collect();
+    cells.dedup();
+    Ok(vec![
+        [
+            "Window: one group into GitHub, Vercel and Cloudflare, writes 100 ms each".into(),
+            duration(median(&measured)),
+            format!(
+                "rotate call answered -> last write answered, median of {runs}; summary's \"Without a valid secret\": {}",
+                cells.join(", ")
+            ),
+        ],
+        [
+            "Window: slowest single write, and the sum of the writes".into(),
+            format!("{}, sum {}", duration(median(&slowest)), duration(median(&sums))),
+            format!(
+                "{writes} writes after the rotate call, arrival to answer at the fakes; a window near the sum \
+                 means one API after another, near the slowest write means all at once"
+            ),
+        ],
+    ])
+}
+
+/// [`SCALE_GROUPS`] groups in one process, every fake taking
+/// [`REQUEST_DELAY`] over every request: wall time, requests and
+/// connections per API, against the bound the request count implies.
+fn scale(
+    world: &World,
+    apis: &Apis,
+    bin: &Path,
+    scratch: &Scratch,
+    groups: &[String],
+) -> Result<Vec<[String; 3]>, String> {
+    let vercel = FakeVercel::start(VERCEL_TOKEN).with_journal(&world.journal);
+    vercel.add_project("web");
+    let groups = &groups[..SCALE_GROUPS.min(groups.len())];
+    // `groups` takes one target per group: every other group writes a
+    // GitHub secret, the rest a Vercel variable.
+    let lines: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let name = format!("TURSO_TOKEN_{}", g.to_uppercase());
+            match i % 2 {
+                0 => format!("{g}=repo:{name}"),
+                _ => format!("{g}=vercel:web:{name}"),
+            }
+        })
+        .collect();
+    let servers: [&Server; 3] = [&world.turso, &world.github, &vercel];
+    for server in servers {
+        server.fault(Fault::new("*", "", FaultAction::Delay(REQUEST_DELAY)).always());
+    }
+    let dir = scratch.dir("scale");
+    let mut step = rotation(apis, bin, &dir, "", "")?;
+    step.command
+        .env("INPUT_GROUP", "")
+        .env("INPUT_SECRET-NAME", "")
+        .env("INPUT_GROUPS", lines.join("\n"))
+        .env("INPUT_VERCEL-TOKEN", VERCEL_TOKEN)
+        .env("INPUT_VERCEL-API-URL", vercel.api_url());
+    let mut walls = Vec::new();
+    let mut last = None;
+    for _ in 0..GROUP_REPEATS {
+        world.journal.clear();
+        servers.iter().for_each(|s| s.clear_requests());
+        let (cost, output) = step.run()?;
+        check(&output, "all")?;
+        walls.push(cost.wall);
+        let entries = world.journal.entries();
+        let before = entries
+            .iter()
+            .position(|(label, r)| *label == "turso" && r.path.ends_with("/auth/rotate"))
+            .unwrap_or(entries.len());
+        let github_writes = entries[before..]
+            .iter()
+            .filter(|(label, r)| *label == "github" && r.method == "PUT")
+            .count();
+        last = Some((
+            servers.map(|s| (s.requests().len(), s.connections())),
+            before,
+            entries.len() - before,
+            github_writes,
+        ));
+    }
+    for server in servers {
+        server.clear_faults();
+    }
+    let (counts, pre, post, github_writes) = last.expect("at least one run");
+    let g = groups.len();
+    let per_group = post / g.max(1);
+    let rounds = g.div_ceil(PARALLEL_GROUPS);
+    let d = REQUEST_DELAY.as_millis();
+    let bound = REQUEST_DELAY * (pre + (rounds * per_group).max(github_writes)) as u32;
+    let per_api: Vec<String> = ["Turso", "GitHub", "Vercel"]
+        .iter()
+        .zip(counts)
+        .map(|(api, (requests, connections))| format!("{api} {requests} / {connections}"))
+        .collect();
+    Ok(vec![
+        [
+            format!("Scale: {g} groups in one process (`groups`), every request 20 ms"),
+            duration(median(&walls)),
+            format!(
+                "wall, median of {GROUP_REPEATS}; half the groups write a GitHub secret, half a Vercel variable"
+            ),
+        ],
+        ["Scale: requests / connections per API".into(), per_api.join(", "), "one run".into()],
+        [
+            "Scale: lower bound".into(),
+            duration(bound),
+            format!(
+                "d × (pre + max(⌈G/P⌉ × k, W)) = {d} ms × ({pre} + max(⌈{g}/{PARALLEL_GROUPS}⌉ × {per_group}, {github_writes})): \
+                 pre = requests before the first rotate call (preflight, one after another), G groups rotated P at a time, \
+                 k = requests per group after it (rotate, create, write), W = GitHub writes (serial on one connection)"
+            ),
+        ],
+    ])
 }

@@ -23,8 +23,8 @@ use lettre::{Address, SmtpTransport, Transport as _};
 use percent_encoding::percent_decode_str;
 use rustls::RootCertStore;
 
+use crate::http::retry::{self, Policy, Reply, Transport};
 use crate::inputs::BadInput;
-use crate::retry::{self, Policy, Reply, Transport};
 use crate::secret::Secret;
 
 /// Port of `smtps://` (TLS from the start, RFC 8314).
@@ -235,10 +235,10 @@ pub fn send(smtp: &Smtp, email: &Email, policy: &Policy) -> Result<Sent> {
 }
 
 /// lettre's TLS setting for `smtp`, trusting the run's roots
-/// ([`crate::tls::roots`]: `SSL_CERT_FILE` first).
+/// ([`crate::http::tls::roots`]: `SSL_CERT_FILE` first).
 fn tls(smtp: &Smtp) -> Result<Tls> {
     let parameters = || -> Result<TlsParameters> {
-        let roots = crate::tls::roots()?;
+        let roots = crate::http::tls::roots()?;
         let mut builder = TlsParameters::builder(smtp.host.clone()).certificate_store(CertificateStore::None);
         for der in &roots.certs {
             // lettre refuses the whole store for one certificate it cannot

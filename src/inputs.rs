@@ -907,7 +907,7 @@ impl TargetContext {
                 return Ok(Target {
                     scope: Scope::Worker {
                         account: slug(input, account)?,
-                        script: slug(input, script)?,
+                        script: worker_script(input, script)?,
                     },
                     secret: platform_name(input, name)?,
                 })
@@ -982,21 +982,35 @@ fn plans(
         }
     }
 
-    let mut seen = Vec::new();
+    let mut seen: Vec<&Target> = Vec::new();
     for (group, targets) in &plans {
         if targets.is_empty() && !dry_run {
             return bad(format!("Input `secret-name` is required (no secret to write for group `{group}`): the GitHub secret that receives the new token."));
         }
         for target in targets {
-            // GitHub compares secret, owner, repository and environment names without case.
-            let key = target.to_string().to_uppercase();
-            if seen.contains(&key) {
-                return bad(format!(
-                    "Secret {} is named twice: each secret can receive only one token.",
-                    target.secret
-                ));
+            if let Some(first) = seen.iter().find(|t| same_secret(t, target)) {
+                let input = match (raw.get("groups"), raw.get("secrets")) {
+                    (Some(_), _) => "groups",
+                    (None, Some(_)) => "secrets",
+                    (None, None) => "secret-name",
+                };
+                let overlapping = matches!(
+                    (&first.scope, &target.scope),
+                    (Scope::Vercel { targets: a, .. }, Scope::Vercel { targets: b, .. }) if a != b
+                );
+                return bad(match overlapping {
+                    false => format!(
+                        "Input `{input}`: secret {} is named twice: each secret can receive only one token.",
+                        target.secret
+                    ),
+                    true => format!(
+                        "Input `{input}`: `{}` and `{}` are the same Vercel variable (their targets overlap): each secret can receive only one token.",
+                        first.spec(),
+                        target.spec()
+                    ),
+                });
             }
-            seen.push(key);
+            seen.push(target);
         }
     }
 
@@ -1028,6 +1042,20 @@ fn plans(
             })
         })
         .collect()
+}
+
+/// Whether two targets are one secret. GitHub compares secret, owner,
+/// repository and environment names without case; two Vercel targets of
+/// one project and name whose target sets overlap are one variable.
+fn same_secret(a: &Target, b: &Target) -> bool {
+    match (&a.scope, &b.scope) {
+        (Scope::Vercel { project: p, targets: t }, Scope::Vercel { project: q, targets: u }) => {
+            p.eq_ignore_ascii_case(q)
+                && a.secret.eq_ignore_ascii_case(&b.secret)
+                && ((t.production && u.production) || (t.preview && u.preview))
+        }
+        _ => a.to_string().eq_ignore_ascii_case(&b.to_string()),
+    }
 }
 
 fn required(raw: &Raw, name: &str, what: &str) -> Result<String, BadInput> {
@@ -1082,6 +1110,23 @@ pub fn slug(input: &str, value: &str) -> Result<String, BadInput> {
     } else {
         bad(format!(
             "Input `{input}`: '{}' is not a valid name. Expected letters, digits, `-`, `_` and `.`.",
+            shown(value)
+        ))
+    }
+}
+
+/// Cloudflare's rule for a Worker's name: `^[a-z0-9_][a-z0-9-_]*$`.
+fn worker_script(input: &str, value: &str) -> Result<String, BadInput> {
+    let ok = !value.is_empty()
+        && !value.starts_with('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        bad(format!(
+            "Input `{input}`: '{}' is not a Worker name. Expected lower-case letters, digits, `-` and `_`, not starting with `-`.",
             shown(value)
         ))
     }

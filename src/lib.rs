@@ -3,26 +3,16 @@
 //! inputs -> Turso client -> GitHub secret writer (with the sealed box) ->
 //! workflow commands -> the rotation that ties them together.
 
-pub mod cloudflare;
-pub mod consumers;
+pub mod apis;
 pub mod email;
 pub mod files;
-pub mod github;
 pub mod http;
 pub mod inputs;
-pub mod libsql;
 pub mod names;
-pub mod proxy;
 pub mod report;
-pub mod retry;
-pub mod rotate;
-pub mod seal;
+pub mod run;
 pub mod secret;
 pub mod stop;
-pub mod targets;
-pub mod tls;
-pub mod turso;
-pub mod vercel;
 pub mod workflow;
 
 use inputs::{BadInput, Command};
@@ -51,11 +41,11 @@ pub fn main(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    if let Err(message) = proxy::init(env, &wf) {
+    if let Err(message) = http::proxy::init(env, &wf) {
         wf.annotate("error", &message);
         return EXIT_BAD_INPUT;
     }
-    match rotate::run(&inputs, &wf) {
+    match run::run(&inputs, &wf) {
         Ok(code) => code,
         Err(e) => {
             wf.annotate("error", &format!("{e:#}"));

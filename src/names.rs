@@ -43,3 +43,6 @@ pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_TURSO_API_URL: &str = "https://api.turso.tech";
 /// Name of the throw-away secret written and deleted to prove write access.
 pub const PROBE_SECRET: &str = "TURSO_ROTATE_PROBE";
+
+/// `User-Agent` sent to every API.
+pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
+use crate::apis::turso::Expiry;
+use crate::apis::Age;
 use crate::files;
 use crate::inputs::{GroupPlan, Inputs, Mode, NotifyFormat, Target};
 use crate::secret::Secret;
-use crate::targets::Age;
-use crate::turso::Expiry;
 use crate::workflow::{self, Workflow};
 
 /// What happened to one group.
@@ -290,6 +290,8 @@ fn outputs(
 pub struct DryRunGroup {
     pub failed: Option<String>,
     pub last_written: Option<Vec<(Target, Age)>>,
+    /// A rotation is due (decided by the run).
+    pub due: bool,
 }
 
 /// Outputs and summary of a dry run: what would happen, and what was not
@@ -300,7 +302,7 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], checked: 
     for (plan, group) in inputs.plans.iter().zip(groups) {
         let result = match (&group.failed, &group.last_written) {
             (Some(e), _) => format!("preflight failed: {e}"),
-            (None, Some(last)) if !is_due(inputs, last) => format!("not due: {}", ages(inputs, last)),
+            (None, Some(last)) if !group.due => format!("not due: {}", ages(inputs, last)),
             (None, Some(last)) => format!("due, would write: {}", ages(inputs, last)),
             (None, None) => "would write".to_owned(),
         };
@@ -369,32 +371,6 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], checked: 
     code
 }
 
-/// With `rotate-after`: a group is due when any target is missing or was
-/// written at least `rotate-after` ago.
-pub fn is_due(inputs: &Inputs, last_written: &[(Target, Age)]) -> bool {
-    let Some(after) = inputs.rotate_after else {
-        return true;
-    };
-    // Targets that keep no timestamp (Cloudflare) are left out; a group
-    // with none that keeps one is always due.
-    let mut tracked = last_written.iter().filter(|(_, age)| *age != Age::Untracked).peekable();
-    tracked.peek().is_none()
-        || tracked.any(|(_, age)| match age {
-            Age::WrittenAt(at) => in_future(*at) || at.elapsed().unwrap_or_default() >= after,
-            _ => true,
-        })
-}
-
-/// How far past the clock a last-written time may be before it is no age.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
-
-/// A time more than [`CLOCK_SKEW`] ahead of the clock: a bad clock or a bad
-/// timestamp, which must never stop rotations for good, so it is due.
-pub fn in_future(at: SystemTime) -> bool {
-    at.duration_since(SystemTime::now())
-        .is_ok_and(|ahead| ahead > CLOCK_SKEW)
-}
-
 /// Each target's age and when it is next due, for the summary and logs.
 fn ages(inputs: &Inputs, last_written: &[(Target, Age)]) -> String {
     last_written
@@ -409,7 +385,7 @@ fn age(inputs: &Inputs, secret: &str, age: Age) -> String {
     let at = match age {
         Age::Missing => return format!("{secret} missing"),
         Age::Untracked => return format!("{secret} (its platform keeps no timestamp)"),
-        Age::WrittenAt(at) if in_future(at) => {
+        Age::Ahead(at) => {
             let at = rfc3339(Some(at)).unwrap_or_else(|| "an unreadable time".into());
             return format!("{secret} written at {at}, ahead of the clock: due");
         }
@@ -967,7 +943,7 @@ fn audit_lines(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome]) -> Str
 pub fn rfc3339(time: Option<SystemTime>) -> Option<String> {
     let time = time?;
     let secs = time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
-    (secs <= crate::turso::MAX_EXP).then(|| humantime::format_rfc3339_seconds(time).to_string())
+    (secs <= crate::apis::turso::MAX_EXP).then(|| humantime::format_rfc3339_seconds(time).to_string())
 }
 
 #[cfg(test)]

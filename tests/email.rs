@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::ca::TestCa;
 use common::smtp::{Mode, Received, Running, SmtpServer, Stage};
 use turso_rotate::email::{self, Email, Security, Smtp};
-use turso_rotate::retry::Policy;
+use turso_rotate::http::retry::Policy;
 
 const USER: &str = "rotator@example.com";
 /// Has every character that must be percent-encoded in a URL's password.

@@ -4,11 +4,11 @@
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
+use turso_rotate::apis::seal::ScopeKey;
+use turso_rotate::apis::turso;
+use turso_rotate::http::retry::{detail, parse_retry_after, Reply};
 use turso_rotate::inputs::{self, parse_duration, Command};
-use turso_rotate::retry::{detail, parse_retry_after, Reply};
-use turso_rotate::seal::ScopeKey;
 use turso_rotate::secret::Secret;
-use turso_rotate::turso;
 
 const NAMES: &[&str] = &[
     "INPUT_ORGANIZATION",

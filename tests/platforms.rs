@@ -76,6 +76,18 @@ impl Platforms {
             .input("vercel-api-url", &self.vercel.api_url())
     }
 
+    /// [`Platforms::runner`] for the `groups` input (`group=TARGET` a line),
+    /// with every group it names beyond `prod` added to Turso.
+    fn groups_runner(&self, groups: &str) -> Runner {
+        for line in groups.lines() {
+            let group = line.split_once('=').map_or(line, |(g, _)| g).trim();
+            if group != "prod" {
+                self.world.turso.add_group(group);
+            }
+        }
+        self.runner("").input("group", "").input("groups", groups)
+    }
+
     /// Index in the journal of the first request to `label` that `pred` accepts.
     fn position(&self, label: &str, pred: impl Fn(&Recorded) -> bool) -> Option<usize> {
         self.world
@@ -126,22 +138,32 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 /// The `results` entry for `target`.
 fn entry(result: &RunResult, target: &str) -> Value {
+    entry_where(result, "target", target)
+}
+
+/// The first `results` entry whose `field` is `value`.
+fn entry_where(result: &RunResult, field: &str, value: &str) -> Value {
     let text = result
         .output("results")
         .unwrap_or_else(|| panic!("no results output\n{}", result.stdout));
     let results: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
     results
         .into_iter()
-        .find(|e| e["target"] == target)
-        .unwrap_or_else(|| panic!("no results entry for {target}: {text}"))
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("no results entry with {field} {value}: {text}"))
 }
 
 /// Every `::error::` line, joined: where the platform's words must show.
 fn errors(result: &RunResult) -> String {
+    commands(result, "::error::")
+}
+
+/// Every line of stdout that starts with `prefix` (a workflow command), joined.
+fn commands(result: &RunResult, prefix: &str) -> String {
     result
         .stdout
         .lines()
-        .filter(|l| l.starts_with("::error::"))
+        .filter(|l| l.starts_with(prefix))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -997,4 +1019,279 @@ fn outside_actions_the_platform_tokens_come_from_the_environment() {
         Some(token.as_str())
     );
     no_leak(&result, Some(&token));
+}
+
+// ---------------------------------------------------------------------------
+// Vercel and Cloudflare, more exactly (SPEC, 2026-12-01).
+
+#[test]
+fn a_vercel_conflict_fails_only_the_groups_that_write_that_variable() {
+    let p = Platforms::new();
+    let owned = EnvVar::new("A_TOKEN", "from-integration", &["production", "preview"]).configuration_id("icfg_1");
+    let owned = p.vercel.add_env(PROJECT, owned);
+    let result = p
+        .groups_runner("prod=vercel:web:A_TOKEN\nstaging=vercel:web:B_TOKEN\nedge=vercel:web:C_TOKEN:preview")
+        .run();
+    result.assert_exit(1);
+
+    // The group whose variable is an integration's is untouched and named…
+    assert_eq!(p.world.turso.rotations("prod"), 0);
+    assert_eq!(p.world.turso.count("POST", "/groups/prod/"), 0);
+    assert_eq!(p.vercel.env(PROJECT, &owned).unwrap().value, "from-integration");
+    let e = entry_where(&result, "group", "prod");
+    assert_eq!(e["written"], false, "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("A_TOKEN") && m.contains("integration")),
+        "{e}"
+    );
+    // …the groups writing other variables of the same project go on.
+    let staging = result.output("token-staging").expect("staging was rotated");
+    let edge = result.output("token-edge").expect("edge was rotated");
+    for target in ["production", "preview"] {
+        assert_eq!(p.vercel.value(PROJECT, "B_TOKEN", target).as_deref(), Some(staging));
+    }
+    assert_eq!(p.vercel.value(PROJECT, "C_TOKEN", "preview").as_deref(), Some(edge));
+    assert_eq!(p.vercel.value(PROJECT, "C_TOKEN", "production"), None);
+
+    // One list for the project, whatever the target sets: then a probe per
+    // target set and the two writes.
+    assert_eq!(p.vercel.count("GET", "/env"), 1, "{:?}", p.world.journal.calls());
+    assert_eq!(p.vercel.requests().len(), 7, "{:?}", p.world.journal.calls());
+    no_leak(&result, Some(staging));
+
+    // With a single group, one conflicting variable still stops the run
+    // before anything changes.
+    let p = Platforms::new();
+    p.vercel
+        .add_env(PROJECT, EnvVar::new("A_TOKEN", "old", &["production", "development"]));
+    let result = p.runner("vercel:web:A_TOKEN\nvercel:web:B_TOKEN").run();
+    result.assert_exit(1);
+    assert_eq!(p.world.turso.rotations("prod"), 0);
+    assert_eq!(p.platform_writes(), 0, "not even the probe");
+    assert!(errors(&result).contains("A_TOKEN"), "{}", result.stdout);
+}
+
+#[test]
+fn overlapping_vercel_targets_of_one_variable_are_one_secret() {
+    let p = Platforms::new();
+    for (input, value) in [
+        (
+            "secrets",
+            "vercel:web:DB_TOKEN:production\nvercel:web:DB_TOKEN:production,preview",
+        ),
+        ("secrets", "vercel:web:DB_TOKEN:preview\nvercel:web:DB_TOKEN"),
+        (
+            "groups",
+            "prod=vercel:web:DB_TOKEN:production\nstaging=vercel:web:DB_TOKEN",
+        ),
+    ] {
+        let runner = match input {
+            "groups" => p.runner("").input("group", "").input("groups", value),
+            _ => p.runner(value),
+        };
+        let result = runner.run();
+        result.assert_bad_input(&format!("`{input}`"), value);
+        assert!(result.error_line().contains("DB_TOKEN"), "{}", result.stdout);
+        assert_eq!(p.all_requests(), 0, "{value} made a request");
+    }
+
+    // Targets apart are two variables.
+    let result = p
+        .runner("vercel:web:DB_TOKEN:production\nvercel:web:DB_TOKEN:preview")
+        .run();
+    result.assert_exit(0);
+    let token = result.output("token").unwrap();
+    assert_eq!(p.vercel.envs(PROJECT).len(), 2);
+    for target in ["production", "preview"] {
+        assert_eq!(p.vercel.value(PROJECT, "DB_TOKEN", target).as_deref(), Some(token));
+    }
+}
+
+#[test]
+fn a_worker_name_cloudflare_would_refuse_is_bad_input() {
+    let p = Platforms::new();
+    for script in ["Api", "-api", "api.v2", "api%2Fx", "ápi"] {
+        let result = p.runner(&format!("cloudflare:{ACCOUNT}:{script}:{NAME}")).run();
+        result.assert_bad_input("`secrets`", script);
+        assert_eq!(p.all_requests(), 0, "{script} made a request");
+    }
+    p.cloudflare.add_worker(ACCOUNT, "_edge-api_2");
+    let result = p.runner(&format!("cloudflare:{ACCOUNT}:_edge-api_2:{NAME}")).run();
+    result.assert_exit(0);
+    assert_eq!(
+        p.cloudflare.secret(ACCOUNT, "_edge-api_2", NAME).as_deref(),
+        result.output("token")
+    );
+}
+
+#[test]
+fn a_paged_vercel_list_stops_that_projects_preflight() {
+    let p = Platforms::new();
+    p.vercel.page_envs(1);
+    p.vercel.add_env(PROJECT, EnvVar::new("OTHER", "x", &["production"]));
+    p.vercel.add_env(PROJECT, EnvVar::new("MORE", "y", &["preview"]));
+    let result = p.runner(VERCEL_TARGET).run();
+    result.assert_exit(1);
+    assert_eq!(p.world.turso.rotations("prod"), 0);
+    assert_eq!(p.platform_writes(), 0, "not even the probe");
+    let errors = errors(&result);
+    assert!(
+        errors.contains("web") && errors.contains("pagination"),
+        "the project and why:\n{}",
+        result.stdout
+    );
+
+    // With `groups`, the groups writing elsewhere go on.
+    let p = Platforms::new();
+    p.vercel.page_envs(1);
+    p.vercel.add_env(PROJECT, EnvVar::new("OTHER", "x", &["production"]));
+    p.vercel.add_env(PROJECT, EnvVar::new("MORE", "y", &["preview"]));
+    let result = p
+        .groups_runner(&format!("prod={VERCEL_TARGET}\nstaging=repo:{NAME}"))
+        .run();
+    result.assert_exit(1);
+    assert_eq!(p.world.turso.rotations("prod"), 0);
+    let token = result.output("token-staging").expect("staging was rotated");
+    assert_eq!(p.world.secret().as_deref(), Some(token));
+
+    // A page that holds everything (`next` null) is the whole list.
+    let p = Platforms::new();
+    p.vercel.page_envs(5);
+    p.vercel.add_env(PROJECT, EnvVar::new("OTHER", "x", &["production"]));
+    let result = p.runner(VERCEL_TARGET).run();
+    result.assert_exit(0);
+    assert_eq!(
+        p.vercel.value(PROJECT, NAME, "production").as_deref(),
+        result.output("token")
+    );
+}
+
+#[test]
+fn records_of_other_keys_are_read_leniently_and_ours_strictly() {
+    let p = Platforms::new();
+    for odd in [
+        json!({"id": "o1", "key": "OTHER", "type": "brand-new", "target": ["production"], "updatedAt": "yesterday"}),
+        json!({"key": "BARE"}),
+        json!({"id": "o3", "target": "preview", "updatedAt": 1.5}),
+        json!({"id": "o4", "key": "NULLS", "type": null, "target": null, "updatedAt": null}),
+    ] {
+        p.vercel.add_raw_env(PROJECT, odd);
+    }
+    let result = p.runner(VERCEL_TARGET).run();
+    result.assert_exit(0);
+    assert_eq!(
+        p.vercel.value(PROJECT, NAME, "production").as_deref(),
+        result.output("token")
+    );
+
+    let well_formed = json!({"id": "r1", "key": NAME, "type": "sensitive", "target": ["production", "preview"],
+        "configurationId": null, "updatedAt": now_ms()});
+    for (key, field, odd) in [
+        (NAME, "updatedAt", json!("yesterday")),
+        (NAME, "type", json!("brand-new")),
+        (NAME, "target", Value::Null),
+        (NAME, "id", Value::Null),
+        (PROBE, "updatedAt", json!(-1)),
+    ] {
+        let p = Platforms::new();
+        let mut record = well_formed.clone();
+        record["key"] = json!(key);
+        match odd {
+            Value::Null => record.as_object_mut().unwrap().remove(field),
+            odd => record.as_object_mut().unwrap().insert(field.into(), odd),
+        };
+        p.vercel.add_raw_env(PROJECT, record);
+        let result = p.runner(VERCEL_TARGET).run();
+        result.assert_exit(1);
+        assert_eq!(p.world.turso.rotations("prod"), 0, "{key} {field}");
+        assert_eq!(p.platform_writes(), 0, "{key} {field}: not even the probe");
+        let errors = errors(&result);
+        assert!(
+            errors.contains(key) && errors.contains("cannot read"),
+            "{key} {field}: a clear message\n{}",
+            result.stdout
+        );
+    }
+}
+
+#[test]
+fn a_probe_an_earlier_run_left_is_deleted_before_the_probe() {
+    let p = Platforms::new();
+    // Its targets overlap the probe's but differ: creating the probe would clash.
+    let left = p
+        .vercel
+        .add_env(PROJECT, EnvVar::new(PROBE, "left-over", &["production", "development"]));
+
+    // A dry run writes nothing, not even this delete.
+    let result = p.runner(VERCEL_TARGET).input("dry-run", "true").run();
+    result.assert_exit(0);
+    assert!(p.vercel.env(PROJECT, &left).is_some());
+    assert_eq!(p.platform_writes(), 0);
+
+    let result = p.runner(VERCEL_TARGET).run();
+    result.assert_exit(0);
+    let token = result.output("token").unwrap();
+    assert_eq!(p.vercel.value(PROJECT, NAME, "production").as_deref(), Some(token));
+    let records = p.vercel.envs(PROJECT);
+    assert_eq!(records.len(), 1, "only the variable is left: {records:?}");
+    let delete = p
+        .position("vercel", |r| r.method == "DELETE" && r.path.ends_with(&left))
+        .unwrap_or_else(|| panic!("the leftover is deleted: {:?}", p.world.journal.calls()));
+    let probe = p
+        .position("vercel", |r| r.method == "POST" && body_has(r, "key", PROBE))
+        .unwrap();
+    assert!(delete < probe && probe < p.rotate_position());
+    assert_eq!(
+        p.vercel.requests().len(),
+        1 + 5,
+        "the dry run's list; then list, leftover DELETE, probe POST and DELETE, write"
+    );
+}
+
+#[test]
+fn a_vercel_variable_that_is_not_sensitive_is_written_with_a_warning() {
+    for kind in ["encrypted", "plain"] {
+        let p = Platforms::new();
+        let id = p
+            .vercel
+            .add_env(PROJECT, EnvVar::new(NAME, "old", &["production", "preview"]).kind(kind));
+        let result = p.runner(VERCEL_TARGET).run();
+        result.assert_exit(0);
+        let token = result.output("token").unwrap();
+        assert_eq!(
+            p.vercel.env(PROJECT, &id).unwrap().value,
+            token,
+            "{kind}: replaced in place"
+        );
+        assert_eq!(p.vercel.count("PATCH", &id), 1, "{kind}");
+        assert_eq!(
+            p.vercel.requests().len(),
+            4,
+            "{kind}: list, probe POST and DELETE, PATCH"
+        );
+        let warnings = commands(&result, "::warning::");
+        for words in [NAME, kind, "anyone with access", "recreate it as sensitive"] {
+            assert!(warnings.contains(words), "{kind}: {words}\n{}", result.stdout);
+        }
+    }
+}
+
+#[test]
+fn with_rotate_after_a_missing_worker_secret_makes_its_group_due() {
+    let both = format!("{}\n{VERCEL_TARGET}", worker_target());
+    let p = Platforms::new();
+    p.vercel.add_env(
+        PROJECT,
+        EnvVar::new(NAME, "old-value", &["production", "preview"]).kind("sensitive"),
+    );
+    p.vercel.set_updated_at(PROJECT, NAME, now_ms() - DAY_MS);
+    let result = p.runner(&both).input("rotate-after", "7d").run();
+    result.assert_exit(0);
+    assert_eq!(result.output("rotated"), Some("true"), "{}", result.stdout);
+    let token = result.output("token").unwrap();
+    assert_eq!(p.cloudflare.secret(ACCOUNT, SCRIPT, NAME).as_deref(), Some(token));
+    assert_eq!(p.vercel.value(PROJECT, NAME, "production").as_deref(), Some(token));
+    assert_eq!(p.cloudflare.count("GET", "/"), 1, "the preflight list told");
 }

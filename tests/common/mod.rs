@@ -10,6 +10,7 @@
 pub mod ca;
 pub mod cloudflare;
 pub mod github;
+pub mod openapi;
 pub mod proxy;
 pub mod runner;
 pub mod server;

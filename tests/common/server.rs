@@ -141,6 +141,8 @@ pub enum FaultAction {
     /// stays), then lose the answer: reply `status` instead, as a gateway
     /// that timed out upstream does (502, 504).
     AfterActing { status: u16 },
+    /// Wait this long, then answer as usual: a slow API, latency on demand.
+    Delay(Duration),
 }
 
 impl FaultAction {
@@ -273,6 +275,8 @@ struct Inner {
     faults: Mutex<Vec<Fault>>,
     journal: Mutex<Option<Journal>>,
     hooks: Mutex<Vec<Hook>>,
+    /// When each request was answered, keyed by its arrival and client port.
+    answers: Mutex<Vec<((Instant, u16), Instant)>>,
     stopping: AtomicBool,
 }
 
@@ -304,6 +308,7 @@ impl Server {
             faults: Mutex::new(Vec::new()),
             journal: Mutex::new(None),
             hooks: Mutex::new(Vec::new()),
+            answers: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
         });
         let acceptor = {
@@ -393,6 +398,16 @@ impl Server {
     /// test's own setup calls, so budgets count the binary's calls only.
     pub fn clear_requests(&self) {
         lock(&self.inner.log).clear();
+        lock(&self.inner.answers).clear();
+    }
+
+    /// When this server had its answer to `req` (one of its requests, from
+    /// its log or a journal) ready to send; `None` while it has none.
+    pub fn answered_at(&self, req: &Recorded) -> Option<Instant> {
+        lock(&self.inner.answers)
+            .iter()
+            .find(|(key, _)| *key == (req.at, req.remote_port))
+            .map(|(_, at)| *at)
     }
 }
 
@@ -473,6 +488,10 @@ fn serve(inner: &Inner, mut request: tiny_http::Request) {
                 body: b"<html><body>upstream timed out</body></html>".to_vec(),
             }
         }
+        Some(FaultAction::Delay(delay)) => {
+            thread::sleep(delay);
+            (inner.handler)(&recorded)
+        }
         Some(FaultAction::Hang) => {
             let until = Instant::now() + HANG_FOR;
             while Instant::now() < until && !inner.stopping.load(Ordering::SeqCst) {
@@ -482,6 +501,8 @@ fn serve(inner: &Inner, mut request: tiny_http::Request) {
             return;
         }
     };
+    // Before it is sent, so a client that has the answer finds it recorded.
+    lock(&inner.answers).push(((recorded.at, recorded.remote_port), Instant::now()));
     respond(request, reply);
 }
 

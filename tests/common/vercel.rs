@@ -5,7 +5,11 @@
 //! - `GET    /v10/projects/{idOrName}/env` (projectsFilterProjectEnvs):
 //!   `{envs: [{id, key, type, target, gitBranch, value, decrypted,
 //!   configurationId, createdAt, updatedAt, …}]}`; values are ciphertext
-//!   unless `decrypt=true`, and a `sensitive` value never comes back.
+//!   unless `decrypt=true`, and a `sensitive` value never comes back. The
+//!   answer may also come paged, `{envs, pagination: {count, next, prev}}`
+//!   (one of the answer shapes the SDK's filterprojectenvsop.ts lists, with
+//!   no request parameter to ask for the next page):
+//!   [`FakeVercel::page_envs`] answers so.
 //! - `POST   /v10/projects/{idOrName}/env[?upsert=true]` (projectsCreateProjectEnv):
 //!   one object or an array of `{key, value, type, target, gitBranch?,
 //!   comment?}`; 201 `{created, failed: [{error: {code, message, key,
@@ -190,6 +194,9 @@ struct Project {
     id: String,
     name: String,
     envs: Vec<EnvVar>,
+    /// Records listed verbatim after `envs` (shapes the API should not
+    /// send but a test must survive); never written.
+    raw: Vec<Value>,
     /// The deployment `targets.production` points at.
     live: Option<String>,
 }
@@ -210,6 +217,8 @@ struct State {
     redeploys: Vec<Redeploy>,
     /// key -> (code, message): creates of that key answer 201 with it in `failed[]`.
     failing: Vec<(String, String, String)>,
+    /// The list answers pages of at most this many records.
+    page_size: Option<usize>,
 }
 
 impl State {
@@ -259,6 +268,7 @@ impl FakeVercel {
             deployments: Vec::new(),
             redeploys: Vec::new(),
             failing: Vec::new(),
+            page_size: None,
         }));
         let server = {
             let state = Arc::clone(&state);
@@ -292,6 +302,7 @@ impl FakeVercel {
             id: id.clone(),
             name: name.into(),
             envs: Vec::new(),
+            raw: Vec::new(),
             live: None,
         });
         id
@@ -309,6 +320,25 @@ impl FakeVercel {
         let id = env.id.clone();
         project.envs.push(env);
         id
+    }
+
+    /// Lists `record` verbatim after the project's records, whatever its
+    /// shape (a field missing, an odd `updatedAt`…). It is only listed: a
+    /// write never finds it.
+    pub fn add_raw_env(&self, project: &str, record: Value) {
+        let mut state = lock(&self.state);
+        let project = state
+            .project(project)
+            .unwrap_or_else(|| panic!("add_project({project:?}) first"));
+        project.raw.push(record);
+    }
+
+    /// The list answers in pages of at most `size` records, in the paged
+    /// shape the API documents (`pagination: {count, next, prev}`, `next`
+    /// set while records remain) and with no way to ask for the next page.
+    pub fn page_envs(&self, size: usize) -> &FakeVercel {
+        lock(&self.state).page_size = Some(size);
+        self
     }
 
     /// Sets `updatedAt` (ms since the epoch) of every record of `key`.
@@ -482,17 +512,27 @@ fn list_envs(state: &State, index: usize, req: &Recorded) -> Reply {
     let decrypt = req.query_param("decrypt").as_deref() == Some("true");
     let hide_production = !state.allowed.contains("production");
     let envs = &state.projects[index].envs;
-    let visible: Vec<Value> = envs
+    let mut visible: Vec<Value> = envs
         .iter()
         .filter(|e| !(hide_production && e.target.iter().any(|t| t == "production")))
         .map(|e| e.json(decrypt))
         .collect();
-    if hide_production {
-        let hidden = envs.len() - visible.len();
-        Reply::json(200, &json!({"envs": visible, "hiddenProductionEnvCount": hidden}))
-    } else {
-        Reply::json(200, &json!({"envs": visible}))
+    let hidden = envs.len() - visible.len();
+    visible.extend(state.projects[index].raw.iter().cloned());
+    let mut answer = json!({});
+    if let Some(size) = state.page_size {
+        // `next` is the `updatedAt` the following page would start from.
+        let next = visible
+            .get(size)
+            .map(|e| e.get("updatedAt").filter(|u| u.is_u64()).cloned().unwrap_or(json!(1)));
+        visible.truncate(size);
+        answer["pagination"] = json!({"count": visible.len(), "next": next, "prev": null});
     }
+    answer["envs"] = Value::Array(visible);
+    if hide_production {
+        answer["hiddenProductionEnvCount"] = json!(hidden);
+    }
+    Reply::json(200, &answer)
 }
 
 /// A create request's item, checked.

@@ -102,6 +102,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or_default())
 }
 
+/// Whether the error is a refusal with that status.
+pub fn refused_with(error: &anyhow::Error, status: u16) -> bool {
+    error
+        .chain()
+        .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status == status))
+}
+
 /// An API's final refusal (an error status after any retries): the status
 /// tells callers whether the request can have had an effect.
 #[derive(Debug)]

@@ -4,20 +4,51 @@
 //! Answers come in Cloudflare's envelope: success is HTTP 2xx *and*
 //! `success: true`; errors carry `errors[].code` and `message`.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::inputs::{Scope, Target};
 use crate::names;
-use crate::retry::{detail, Policy, Refused, Reply};
 use crate::secret::{random_hex, Secret};
 
 /// Cloudflare's error code for a script that does not exist.
 const NO_SUCH_WORKER: u64 = 10007;
 /// Cloudflare's error code while a gradual deployment is in progress.
 const GRADUAL_DEPLOYMENT: u64 = 10215;
+
+/// A Worker's secrets as listed in preflight: names only (no values, no
+/// timestamps).
+#[derive(Debug, Clone)]
+pub struct Listing {
+    scope: Scope,
+    names: BTreeSet<String>,
+}
+
+/// A Worker secret ready to write.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub target: Target,
+    /// The list shows the secret: it exists (of an unknown age).
+    pub present: bool,
+}
+
+impl Listing {
+    /// A secret of this Worker, from the one list.
+    pub fn for_target(&self, target: &Target) -> Result<Prepared> {
+        if target.scope != self.scope {
+            anyhow::bail!("{target} is not a secret of {}", self.scope);
+        }
+        Ok(Prepared {
+            target: target.clone(),
+            present: self.names.contains(&target.secret),
+        })
+    }
+}
 
 /// A client for one Cloudflare API token.
 pub struct Cloudflare {
@@ -37,13 +68,23 @@ impl Cloudflare {
         }
     }
 
-    /// Preflight: the token reaches the Worker's secrets. A Worker that
-    /// does not exist stops the run: writing a secret would not create one,
-    /// and nothing here ever should.
-    pub fn check(&self, target: &Target) -> Result<()> {
+    /// Preflight: the token reaches the Worker's secrets; returns their
+    /// names. A Worker that does not exist stops the run: writing a secret
+    /// would not create one, and nothing here ever should.
+    pub fn list(&self, target: &Target) -> Result<Listing> {
         let what = format!("listing the secrets of {}", target.scope);
-        self.call("GET", target, "", None, &what)?;
-        Ok(())
+        let reply = self.call("GET", target, "", None, &what)?;
+        let answer: Value = reply.parse(&what, "Cloudflare", "`result` list")?;
+        let Some(secrets) = answer["result"].as_array() else {
+            anyhow::bail!("{what}: unexpected answer from Cloudflare (no `result` list)");
+        };
+        Ok(Listing {
+            scope: target.scope.clone(),
+            names: secrets
+                .iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect(),
+        })
     }
 
     /// Proves write access: PUT the probe secret, then DELETE it. Each
@@ -141,13 +182,6 @@ impl Cloudflare {
         }
         .into())
     }
-}
-
-/// Whether the error is a refusal with that status.
-fn refused_with(error: &anyhow::Error, status: u16) -> bool {
-    error
-        .chain()
-        .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status == status))
 }
 
 /// Cloudflare's answer envelope.

@@ -11,11 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
+use crate::apis::seal::ScopeKey;
+use crate::http::retry::{detail, Policy, Refused, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 use crate::http::segment;
 use crate::inputs::{Access, Dispatch, Scope, Target, Visibility};
 use crate::names;
-use crate::retry::{detail, Policy, Refused, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
-use crate::seal::ScopeKey;
 
 /// What a request needs, for the hint when it is refused.
 pub struct Need {
@@ -71,7 +71,7 @@ impl GitHub {
         // octocrab's worker task needs a running runtime when it is built.
         let client = runtime
             .block_on(async {
-                crate::tls::github_client(access.api_url.as_str(), access.token.expose(), CONNECT_TIMEOUT)
+                crate::http::tls::github_client(access.api_url.as_str(), access.token.expose(), CONNECT_TIMEOUT)
             })
             .map_err(|e| {
                 let hint = match format!("{e:#}") {

@@ -8,9 +8,9 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, MayHaveActed, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::inputs::{Authorization, Expiration};
-use crate::retry::{detail, MayHaveActed, Policy, Refused, Reply};
 use crate::secret::Secret;
 
 /// Scopes a least-privilege API token needs, for the 403 hint.

@@ -1,21 +1,23 @@
-//! Vercel project environment variables. The project's variables are
-//! listed once (never decrypted) and the write is decided there: create
-//! when no record of the name exists, PATCH the one record with exactly our
-//! targets, and stop before anything changes on a record we must not touch
-//! (an integration's, a branch's, or one whose targets overlap ours but
-//! differ: Vercel would refuse or split it). Apps see a new value only in
-//! a new deployment: `redeploy` rebuilds the live one.
+//! Vercel project environment variables. A project's variables are listed
+//! once (never decrypted), however many of its variables and target sets
+//! the run writes, and the write is decided there for each variable:
+//! create when no record of the name exists, PATCH the one record with
+//! exactly our targets, and stop before anything changes on a record we
+//! must not touch (an integration's, a branch's, or one whose targets
+//! overlap ours but differ: Vercel would refuse or split it). Apps see a
+//! new value only in a new deployment: `redeploy` rebuilds the live one.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::inputs::{Scope, Target, VercelTargets};
 use crate::names;
-use crate::retry::{detail, Policy, Refused, Reply};
 use crate::secret::{random_hex, Secret};
 
 /// A client for one Vercel token (and team).
@@ -28,44 +30,116 @@ pub struct Vercel {
     policy: Policy,
 }
 
-/// One environment variable as the project lists it.
+/// One environment variable as the project lists it, read strictly: the
+/// records of a name this run writes (and of the probe) must be whole.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     pub id: String,
     pub key: String,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "one_or_many")]
     pub target: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: Kind,
     #[serde(default)]
     pub git_branch: Option<String>,
     /// Milliseconds since the epoch.
-    #[serde(default)]
-    pub updated_at: Option<u64>,
+    pub updated_at: u64,
     /// Set when an integration owns the variable.
     #[serde(default)]
     pub configuration_id: Option<String>,
 }
 
-/// A target ready to write: the project's variables, and what to do.
+/// A record's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Sensitive,
+    Encrypted,
+    Plain,
+    Secret,
+    System,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Sensitive => "sensitive",
+            Kind::Encrypted => "encrypted",
+            Kind::Plain => "plain",
+            Kind::Secret => "secret",
+            Kind::System => "system",
+        }
+    }
+}
+
+/// A project's variables as listed once in preflight. Records of other
+/// keys are read leniently: only a record of the name being decided must
+/// be well-formed.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    project: String,
+    records: Vec<Record>,
+    /// (key, why) of records that are not well-formed.
+    malformed: Vec<(String, String)>,
+    /// Probe variables an earlier run left: deleted before this run's
+    /// first probe of the project (shared by every target set's probe).
+    leftovers: Arc<Mutex<Vec<Record>>>,
+}
+
+/// A target ready to write: what to do, decided from the project's list.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub target: Target,
-    records: Vec<Record>,
+    listing: Listing,
     /// The record to PATCH; `None` creates one.
     existing: Option<Record>,
 }
 
-impl Prepared {
-    /// Another variable of the same project and targets: decided from the
-    /// same list, no second request.
+impl Listing {
+    /// Decides the write for `target` (a variable of this project) from the
+    /// list; refuses, before anything changed, where a write would clash.
     pub fn for_target(&self, target: &Target) -> Result<Prepared> {
-        plan(target, self.records.clone())
+        let (project, _) = project_of(target)?;
+        if project != self.project {
+            return Err(anyhow!("{target} is not in Vercel project {}", self.project));
+        }
+        if let Some((_, why)) = self.malformed.iter().find(|(key, _)| *key == target.secret) {
+            return Err(Refused {
+                status: 422,
+                message: format!(
+                    "Vercel lists a record of variable {} in project {project} that this action cannot read ({why}): check it in the project's settings; nothing was changed",
+                    target.secret
+                ),
+            }
+            .into());
+        }
+        let existing = plan(target, &self.records)?;
+        Ok(Prepared {
+            target: target.clone(),
+            listing: self.clone(),
+            existing,
+        })
     }
+}
 
+impl Prepared {
     /// When the variable was last written; `None` when it does not exist.
     pub fn updated_at(&self) -> Option<SystemTime> {
-        let ms = self.existing.as_ref()?.updated_at?;
+        let ms = self.existing.as_ref()?.updated_at;
         SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+    }
+
+    /// A record that anyone with access to the project can read: written
+    /// all the same, with this warning.
+    pub fn warning(&self) -> Option<String> {
+        let record = self.existing.as_ref().filter(|r| r.kind != Kind::Sensitive)?;
+        Some(format!(
+            "Vercel variable {} of project {} is of type `{}`, not `sensitive`: anyone with access to the project can read its value. The new token is written into it all the same; recreate it as sensitive (delete it and the next run creates it so).",
+            record.key,
+            self.listing.project,
+            record.kind.as_str()
+        ))
     }
 }
 
@@ -84,29 +158,84 @@ impl Vercel {
         }
     }
 
-    /// Preflight: lists the project's variables and decides the write.
-    pub fn prepare(&self, target: &Target) -> Result<Prepared> {
+    /// Preflight, once per project: lists its variables. A list that is not
+    /// complete, or a probe record that is not well-formed, stops here.
+    pub fn list(&self, target: &Target) -> Result<Listing> {
         let (project, _) = project_of(target)?;
         let what = format!("listing the environment variables of Vercel project {project}");
         let reply = self.call("GET", &format!("/v10/projects/{}/env", segment(project)), None, &what)?;
         #[derive(Deserialize)]
         struct Answer {
-            envs: Vec<Record>,
+            envs: Vec<Value>,
+            #[serde(default)]
+            pagination: Option<Value>,
         }
-        let answer: Answer = reply.parse(&what, "Vercel", "`envs`")?;
-        plan(target, answer.envs)
+        let answer: Answer = reply.parse(&what, "Vercel", "`envs` list")?;
+        if answer.pagination.as_ref().is_some_and(|p| !p["next"].is_null()) {
+            return Err(Refused {
+                status: 422,
+                message: format!(
+                    "{what}: Vercel answered one page of a longer list (`pagination.next` is set) and offers no way to ask for the rest: a record we cannot see could be an integration's, so project {project} is not written; nothing was changed"
+                ),
+            }
+            .into());
+        }
+        let mut listing = Listing {
+            project: project.to_owned(),
+            records: Vec::new(),
+            malformed: Vec::new(),
+            leftovers: Arc::default(),
+        };
+        let mut leftovers = Vec::new();
+        for env in answer.envs {
+            // A record without a readable key cannot be one we write.
+            let Some(key) = env["key"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            match (Record::deserialize(&env), key == names::PROBE_SECRET) {
+                (Ok(record), true) => leftovers.push(record),
+                (Ok(record), false) => listing.records.push(record),
+                (Err(e), true) => {
+                    return Err(Refused {
+                        status: 422,
+                        message: format!(
+                            "{what}: Vercel lists a {} record that this action cannot read ({e}): delete it from the project by hand; nothing was changed",
+                            names::PROBE_SECRET
+                        ),
+                    }
+                    .into())
+                }
+                (Err(e), false) => listing.malformed.push((key, e.to_string())),
+            }
+        }
+        listing.leftovers = Arc::new(Mutex::new(leftovers));
+        Ok(listing)
     }
 
     /// Proves write access for these targets (roles grant production and
-    /// preview apart): create the probe variable, then delete it.
+    /// preview apart): delete a probe an earlier run left (once per
+    /// project), create the probe variable, then delete it.
     pub fn probe(&self, prepared: &Prepared) -> Result<Option<String>> {
+        let (project, _) = project_of(&prepared.target)?;
+        let leftovers = std::mem::take(&mut *prepared.listing.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
+        for leftover in leftovers {
+            let what = format!(
+                "deleting the probe variable {} ({}) an earlier run left in Vercel project {project}",
+                names::PROBE_SECRET,
+                leftover.target.join(", ")
+            );
+            let route = format!("/v9/projects/{}/env/{}", segment(project), segment(&leftover.id));
+            match self.call("DELETE", &route, None, &what) {
+                Err(e) if !refused_with(&e, 404) => return Err(e),
+                _ => crate::workflow::log(&format!("preflight: {what}: done")),
+            }
+        }
         let probe = Target {
             scope: prepared.target.scope.clone(),
             secret: names::PROBE_SECRET.to_owned(),
         };
         let id = self.create(&probe, &random_hex(16), "proving write access by creating a probe")?;
         let what = format!("deleting the probe variable {probe}");
-        let (project, _) = project_of(&probe)?;
         let route = format!("/v9/projects/{}/env/{}", segment(project), segment(&id));
         match self.call("DELETE", &route, None, &what) {
             Ok(_) => Ok(None),
@@ -208,9 +337,9 @@ impl Vercel {
     }
 }
 
-/// Decides the write for `target` from the project's variables; refuses
-/// (before anything changed) where a write would clash.
-fn plan(target: &Target, records: Vec<Record>) -> Result<Prepared> {
+/// The record of `target`'s name to PATCH (`None`: create one), from the
+/// project's variables; refuses where a write would clash.
+fn plan(target: &Target, records: &[Record]) -> Result<Option<Record>> {
     let (project, targets) = project_of(target)?;
     let ours = targets.names();
     let mut existing = None;
@@ -240,11 +369,7 @@ fn plan(target: &Target, records: Vec<Record>) -> Result<Prepared> {
         }
         existing = Some(record.clone());
     }
-    Ok(Prepared {
-        target: target.clone(),
-        records,
-        existing,
-    })
+    Ok(existing)
 }
 
 fn project_of(target: &Target) -> Result<(&str, VercelTargets)> {
@@ -271,10 +396,9 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
         One(String),
         Many(Vec<String>),
     }
-    Ok(match Option::<OneOrMany>::deserialize(deserializer)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(one)) => vec![one],
-        Some(OneOrMany::Many(many)) => many,
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
     })
 }
 
@@ -298,7 +422,8 @@ mod tests {
             key: key.into(),
             target: targets.iter().map(|t| t.to_string()).collect(),
             git_branch: None,
-            updated_at: Some(1_764_000_000_000),
+            kind: Kind::Sensitive,
+            updated_at: 1_764_000_000_000,
             configuration_id: None,
         }
     }
@@ -314,38 +439,34 @@ mod tests {
 
     #[test]
     fn the_write_is_decided_from_the_list() {
-        let none = plan(&target(BOTH), vec![record("a", "OTHER", &["production"])]).unwrap();
-        assert!(none.existing.is_none(), "no record of the name: create");
+        let none = plan(&target(BOTH), &[record("a", "OTHER", &["production"])]).unwrap();
+        assert!(none.is_none(), "no record of the name: create");
         let exact = plan(
             &target(BOTH),
-            vec![record("b", "TURSO_AUTH_TOKEN", &["preview", "production"])],
+            &[record("b", "TURSO_AUTH_TOKEN", &["preview", "production"])],
         )
         .unwrap();
-        assert_eq!(
-            exact.existing.map(|r| r.id).as_deref(),
-            Some("b"),
-            "exactly our targets: PATCH"
-        );
+        assert_eq!(exact.map(|r| r.id).as_deref(), Some("b"), "exactly our targets: PATCH");
         let apart = plan(
             &target(PRODUCTION),
-            vec![record("c", "TURSO_AUTH_TOKEN", &["preview", "development"])],
+            &[record("c", "TURSO_AUTH_TOKEN", &["preview", "development"])],
         )
         .unwrap();
-        assert!(apart.existing.is_none(), "no overlap: left alone, a new record");
+        assert!(apart.is_none(), "no overlap: left alone, a new record");
     }
 
     #[test]
     fn clashing_records_stop_before_anything_changes() {
         let overlap = plan(
             &target(PRODUCTION),
-            vec![record("d", "TURSO_AUTH_TOKEN", &["production", "preview"])],
+            &[record("d", "TURSO_AUTH_TOKEN", &["production", "preview"])],
         );
         assert!(format!("{:#}", overlap.unwrap_err()).contains("overlap ours but differ"));
         let mut owned = record("e", "TURSO_AUTH_TOKEN", &["production", "preview"]);
         owned.configuration_id = Some("icfg_1".into());
-        assert!(format!("{:#}", plan(&target(BOTH), vec![owned]).unwrap_err()).contains("integration"));
+        assert!(format!("{:#}", plan(&target(BOTH), &[owned]).unwrap_err()).contains("integration"));
         let mut branch = record("f", "TURSO_AUTH_TOKEN", &["preview"]);
         branch.git_branch = Some("feature".into());
-        assert!(format!("{:#}", plan(&target(BOTH), vec![branch]).unwrap_err()).contains("Git branch"));
+        assert!(format!("{:#}", plan(&target(BOTH), &[branch]).unwrap_err()).contains("Git branch"));
     }
 }

@@ -41,7 +41,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::http::USER_AGENT;
+use crate::names::USER_AGENT;
 
 /// The variable that names a PEM bundle to trust instead of the system's.
 pub const CERT_FILE_VAR: &str = "SSL_CERT_FILE";
@@ -198,7 +198,7 @@ pub fn github_client(api_url: &str, token: &str, connect_timeout: Duration) -> R
         .enable_http1();
     // Every request goes to `api_url`'s host, so one decision covers the
     // client: through a CONNECT tunnel, TLS inside it checked as above.
-    match crate::proxy::route(&base) {
+    match crate::http::proxy::route(&base) {
         Some(route) => {
             let mut tunnel = Tunnel::new(route.tunnel.uri().clone(), http);
             if let Some(auth) = route.tunnel.basic_auth() {

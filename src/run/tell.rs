@@ -3,7 +3,7 @@
 //! keeps the token it started with, so the outage after an invalidation
 //! ends when the consumers redeploy. A delivery that fails undoes nothing.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -12,14 +12,70 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::github::GitHub;
+use crate::apis::github::GitHub;
+use crate::apis::vercel::Vercel;
+use crate::http::retry::{detail, Policy};
 use crate::http::{self, Call};
-use crate::inputs::{self, Dispatch, Notify, NotifyFormat};
-use crate::report::Delivery;
-use crate::retry::{detail, Policy};
+use crate::inputs::{self, Dispatch, Inputs, Limits, Notify, NotifyFormat};
+use crate::report::{self, Delivery, GroupOutcome};
 use crate::secret::random_hex;
-use crate::vercel::Vercel;
-use crate::workflow;
+use crate::workflow::{self, Workflow};
+
+/// Time a notification may take when the run's deadline is (nearly) spent,
+/// as after a preflight failure: the channel hears of the runs that went worst.
+const NOTIFY_AFTER_FAILURE: Duration = Duration::from_secs(20);
+
+/// Dispatches, once some secrets were written, then the notification.
+pub fn consumers(
+    inputs: &Inputs,
+    wf: &Workflow,
+    policy: &Policy,
+    github: Option<&GitHub>,
+    vercel: Option<&Vercel>,
+    outcomes: &[GroupOutcome],
+) -> Vec<Delivery> {
+    let mut deliveries = Vec::new();
+    if !inputs.dispatch.is_empty() && report::written(outcomes).next().is_some() {
+        let payload = report::dispatch_payload(inputs, wf, outcomes);
+        deliveries.extend(dispatch(github, vercel, &inputs.dispatch, &payload));
+    }
+    if let Some(notify) = &inputs.notify {
+        if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
+            let message = report::notification(inputs, wf, outcomes, &deliveries, notify.format);
+            let policy = match policy.remaining() >= NOTIFY_AFTER_FAILURE {
+                true => *policy,
+                false => short_policy(inputs),
+            };
+            deliveries.push(self::notify(notify, &message, &policy));
+        }
+    }
+    deliveries
+}
+
+/// A run that stopped in preflight fails too: the channel hears of it.
+pub fn preflight_failure(inputs: &Inputs, wf: &Workflow, error: &anyhow::Error) {
+    let (Some(notify), false) = (&inputs.notify, inputs.dry_run) else {
+        return;
+    };
+    let outcomes: Vec<GroupOutcome> = inputs
+        .plans
+        .iter()
+        .map(|plan| GroupOutcome::untouched(plan, format!("{error:#}")))
+        .collect();
+    let message = report::notification(inputs, wf, &outcomes, &[], notify.format);
+    // The run's deadline may be what stopped it: a short one of its own.
+    if let Some(error) = self::notify(notify, &message, &short_policy(inputs)).error {
+        wf.annotate("warning", &error);
+    }
+}
+
+/// The notification's own time, when the run's is spent.
+fn short_policy(inputs: &Inputs) -> Policy {
+    Policy::new(Limits {
+        timeout: NOTIFY_AFTER_FAILURE,
+        ..inputs.limits
+    })
+}
 
 /// Sends every dispatch (`payload` to GitHub's); one delivery each.
 pub fn dispatch(

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, Policy};
 use crate::http::{self, Call};
-use crate::retry::{detail, Policy};
 use crate::secret::Secret;
 use crate::workflow;
 
@@ -20,12 +20,15 @@ const PROPAGATION: Duration = Duration::from_secs(20);
 pub fn verify(database_url: &str, token: &Secret, policy: &Policy) -> Result<()> {
     let agent = http::agent();
     // A single `execute` and no `close`: Turso's own server rejects `close`.
+    // No stream yet: `baton` is null, as the Hrana over HTTP spec has it.
     let call = Call {
         method: "POST",
         url: format!("{database_url}/v2/pipeline"),
         bearer: Some(token),
         headers: Vec::new(),
-        body: Some(json!({ "requests": [{ "type": "execute", "stmt": { "sql": "SELECT 1" } }] }).to_string()),
+        body: Some(
+            json!({ "baton": null, "requests": [{ "type": "execute", "stmt": { "sql": "SELECT 1" } }] }).to_string(),
+        ),
     };
     let what = format!("verifying the new token with SELECT 1 on {database_url}");
     let started = Instant::now();

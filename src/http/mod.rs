@@ -2,16 +2,17 @@
 //! libSQL check: one agent, so requests to one host reuse one connection,
 //! with timeouts and a bounded body read.
 
+pub mod proxy;
+pub mod retry;
+pub mod tls;
+
 use std::io::Read;
 use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::retry::{Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 use crate::secret::Secret;
-
-/// `User-Agent` sent to both APIs.
-pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+use retry::{Policy, Reply, Transport, CONNECT_TIMEOUT, MAX_BODY};
 
 /// One agent for the run; error statuses come back as replies so their
 /// bodies reach the error message.
@@ -21,11 +22,11 @@ pub fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         // Neither API redirects; a redirect is reported, never followed.
         .max_redirects(0)
-        .user_agent(USER_AGENT)
+        .user_agent(crate::names::USER_AGENT)
         // Not ureq's own reading of the proxy variables: each request gets
         // the proxy `proxy::route` picks for its URL (never one for loopback).
         .proxy(None)
-        .tls_config(crate::tls::ureq_config())
+        .tls_config(crate::http::tls::ureq_config())
         // ureq's default buffers are 128 KiB each: each an mmap, zero-filled
         // and unmapped per connection. The input one must hold a whole
         // response head: just over ureq's 64 KiB limit on one, so that a
@@ -108,7 +109,7 @@ fn run<S: ureq::AsSendBody>(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, Transport> {
     let request = request.map_err(|e| Transport::unsent(format!("building the request: {e}")))?;
-    let proxy = crate::proxy::route(request.uri()).map(|route| route.ureq);
+    let proxy = crate::http::proxy::route(request.uri()).map(|route| route.ureq);
     agent
         .run(
             agent

@@ -1,18 +1,26 @@
-//! Every kind of target behind one small interface: prepare (read what a
-//! write needs), age (for `rotate-after`), probe (prove write access) and
-//! write. The rotation calls these and never asks which platform a target
+//! Every kind of target behind one small interface: prepare (read once per
+//! scope, or per Vercel project, what the writes need), for_target (decide
+//! each target's write from what was read), age (for `rotate-after`), probe
+//! (prove write access) and write. The rotation calls these and never asks which platform a target
 //! is on; each platform's client lives in its own module.
+
+pub mod cloudflare;
+pub mod github;
+pub mod libsql;
+pub mod seal;
+pub mod turso;
+pub mod vercel;
 
 use std::time::SystemTime;
 
 use anyhow::{anyhow, Result};
 
-use crate::cloudflare::Cloudflare;
-use crate::github::{self, GitHub};
-use crate::inputs::{Inputs, Platform, Target};
-use crate::retry::Policy;
+use crate::http::retry::Policy;
+use crate::inputs::{Inputs, Platform, Scope, Target};
 use crate::secret::Secret;
-use crate::vercel::{self, Vercel};
+use cloudflare::Cloudflare;
+use github::GitHub;
+use vercel::Vercel;
 
 /// When a target was last written, for `rotate-after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,15 +28,67 @@ pub enum Age {
     /// It does not exist yet: due.
     Missing,
     WrittenAt(SystemTime),
-    /// The platform keeps no timestamp (Cloudflare): left out of the decision.
+    /// Written at a time ahead of the clock (a bad clock or timestamp): due.
+    Ahead(SystemTime),
+    /// It exists, but the platform keeps no timestamp (Cloudflare): left out
+    /// of the decision.
     Untracked,
+}
+
+/// What preflight reads once and decides each target from.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// A GitHub scope's public key.
+    GitHub(github::Prepared),
+    /// A Worker's secrets.
+    Worker(cloudflare::Listing),
+    /// A Vercel project's variables, every target set together.
+    Vercel(vercel::Listing),
+}
+
+/// What is read once: a scope, except that a Vercel project's variables
+/// are listed once whatever the targets they apply to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReadKey {
+    Scope(Scope),
+    VercelProject(String),
+}
+
+impl ReadKey {
+    pub fn of(scope: &Scope) -> ReadKey {
+        match scope {
+            Scope::Vercel { project, .. } => ReadKey::VercelProject(project.clone()),
+            other => ReadKey::Scope(other.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadKey::Scope(scope) => write!(f, "{scope}"),
+            ReadKey::VercelProject(project) => write!(f, "Vercel project {project}"),
+        }
+    }
+}
+
+impl Read {
+    /// A target of what was read, decided from it: no further request. A
+    /// refusal concerns this target alone (a Vercel variable's conflict).
+    pub fn for_target(&self, target: &Target) -> Result<Prepared> {
+        Ok(match self {
+            Read::GitHub(p) => Prepared::GitHub(p.for_target(target)),
+            Read::Worker(listing) => Prepared::Worker(listing.for_target(target)?),
+            Read::Vercel(listing) => Prepared::Vercel(listing.for_target(target)?),
+        })
+    }
 }
 
 /// A target ready to be written.
 #[derive(Debug, Clone)]
 pub enum Prepared {
     GitHub(github::Prepared),
-    Worker(Target),
+    Worker(cloudflare::Prepared),
     Vercel(vercel::Prepared),
 }
 
@@ -36,18 +96,18 @@ impl Prepared {
     pub fn target(&self) -> &Target {
         match self {
             Prepared::GitHub(p) => &p.target,
-            Prepared::Worker(target) => target,
+            Prepared::Worker(p) => &p.target,
             Prepared::Vercel(p) => &p.target,
         }
     }
 
-    /// Another target of the same scope, from what was read for this one.
-    pub fn for_target(&self, target: &Target) -> Result<Prepared> {
-        Ok(match self {
-            Prepared::GitHub(p) => Prepared::GitHub(p.for_target(target)),
-            Prepared::Worker(_) => Prepared::Worker(target.clone()),
-            Prepared::Vercel(p) => Prepared::Vercel(p.for_target(target)?),
-        })
+    /// Something the user should know about the write decided (a Vercel
+    /// variable that is not sensitive).
+    pub fn warning(&self) -> Option<String> {
+        match self {
+            Prepared::Vercel(p) => p.warning(),
+            _ => None,
+        }
     }
 }
 
@@ -85,26 +145,25 @@ impl Writers {
         }
     }
 
-    /// Preflight for a scope's first target.
-    pub fn prepare(&self, target: &Target) -> Result<Prepared> {
+    /// Preflight: reads what the target's scope (or Vercel project) needs.
+    pub fn prepare(&self, target: &Target) -> Result<Read> {
         Ok(match target.scope.platform() {
-            Platform::GitHub => Prepared::GitHub(self.github()?.prepare(target)?),
-            Platform::Cloudflare => {
-                self.cloudflare()?.check(target)?;
-                Prepared::Worker(target.clone())
-            }
-            Platform::Vercel => Prepared::Vercel(self.vercel()?.prepare(target)?),
+            Platform::GitHub => Read::GitHub(self.github()?.prepare(target)?),
+            Platform::Cloudflare => Read::Worker(self.cloudflare()?.list(target)?),
+            Platform::Vercel => Read::Vercel(self.vercel()?.list(target)?),
         })
     }
 
-    /// When the target was last written.
+    /// When the target was last written. A Worker keeps no timestamp: its
+    /// list tells only whether the secret exists.
     pub fn age(&self, prepared: &Prepared) -> Result<Age> {
         Ok(match prepared {
             Prepared::GitHub(p) => self
                 .github()?
                 .updated_at(&p.target)?
                 .map_or(Age::Missing, Age::WrittenAt),
-            Prepared::Worker(_) => Age::Untracked,
+            Prepared::Worker(p) if p.present => Age::Untracked,
+            Prepared::Worker(_) => Age::Missing,
             Prepared::Vercel(p) => p.updated_at().map_or(Age::Missing, Age::WrittenAt),
         })
     }
@@ -113,7 +172,7 @@ impl Writers {
     pub fn probe(&self, prepared: &Prepared) -> Result<Option<String>> {
         match prepared {
             Prepared::GitHub(p) => self.github()?.probe(p),
-            Prepared::Worker(target) => self.cloudflare()?.probe(target),
+            Prepared::Worker(p) => self.cloudflare()?.probe(&p.target),
             Prepared::Vercel(p) => self.vercel()?.probe(p),
         }
     }
@@ -123,7 +182,7 @@ impl Writers {
         let what = "writing the new token";
         match prepared {
             Prepared::GitHub(p) => self.github()?.write(p, token.expose().as_bytes(), what),
-            Prepared::Worker(target) => self.cloudflare()?.write(target, token.expose(), what),
+            Prepared::Worker(p) => self.cloudflare()?.write(&p.target, token.expose(), what),
             Prepared::Vercel(p) => self.vercel()?.write(p, token.expose(), what),
         }
     }
