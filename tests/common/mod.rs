@@ -1,11 +1,13 @@
 //! Test doubles shared by the integration tests and `examples/sandbox.rs`:
 //! fake Turso, GitHub, Cloudflare, Vercel and Netlify servers and a webhook
 //! receiver that speak real HTTP on loopback, and a runner that starts the
-//! binary the way GitHub Actions does.
+//! binary the way GitHub Actions does; a real SMTP server (aiosmtpd) with
+//! a certificate from a CA the test makes.
 //!
 //! Each test uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod ca;
 pub mod cloudflare;
 pub mod fly;
 pub mod github;
@@ -15,6 +17,7 @@ pub mod openapi;
 pub mod proxy;
 pub mod runner;
 pub mod server;
+pub mod smtp;
 pub mod turso;
 pub mod vercel;
 pub mod webhook;
@@ -48,4 +51,11 @@ pub fn test_agent() -> ureq::Agent {
         .timeout_global(Some(std::time::Duration::from_secs(5)))
         .build()
         .new_agent()
+}
+
+/// A name no other test of any process uses: for temporary files.
+pub fn unique_tag() -> String {
+    let bytes = server::random_bytes::<8>();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", std::process::id())
 }
