@@ -4,7 +4,6 @@
 //! workflow commands -> the rotation that ties them together.
 
 pub mod apis;
-pub mod email;
 pub mod files;
 pub mod http;
 pub mod inputs;

@@ -1,4 +1,4 @@
-//! Email: `turso_rotate::email` against a real SMTP server (aiosmtpd) on
+//! Email: `turso_rotate::apis::email` against a real SMTP server (aiosmtpd) on
 //! loopback, over TLS from the start and over STARTTLS, with AUTH, with
 //! transient and permanent refusals; and how `smtp-url`, `smtp-from` and
 //! `notify-email` are read.
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::ca::TestCa;
 use common::smtp::{Mode, Received, Running, SmtpServer, Stage};
-use turso_rotate::email::{self, Email, Security, Smtp};
+use turso_rotate::apis::email::{self, Email, Security, Smtp};
 use turso_rotate::http::retry::Policy;
 
 const USER: &str = "rotator@example.com";

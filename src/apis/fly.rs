@@ -15,10 +15,10 @@ use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::http::{self, segment};
-use crate::names::USER_AGENT;
-use crate::names;
 use crate::http::retry::{detail, Policy, Refused, Reply, Transport, MAX_BODY};
+use crate::http::{self, segment};
+use crate::names;
+use crate::names::USER_AGENT;
 use crate::secret::{random_hex, Secret};
 
 /// fly-go `flaps.NonceHeader`.

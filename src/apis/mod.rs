@@ -5,6 +5,7 @@
 //! is on; each platform's client lives in its own module.
 
 pub mod cloudflare;
+pub mod email;
 pub mod fly;
 pub mod github;
 pub mod libsql;

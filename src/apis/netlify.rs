@@ -14,9 +14,9 @@ use anyhow::{anyhow, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::names;
-use crate::http::retry::{detail, Policy, Refused, Reply};
 use crate::secret::{random_hex, Secret};
 
 /// A deploy context a value is written for.
