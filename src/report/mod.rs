@@ -1,0 +1,49 @@
+//! The run's result, built once by the rotation (`outcome.rs`), and its
+//! renderings, one file each: step outputs, the job summary, the state
+//! messages after a failure, the audit line, the dry run, the dispatch
+//! payload and the notification formats. Each is a function of the same
+//! value, so what the outputs say and what the summary says cannot drift
+//! apart; none decides anything (what is due is decided in `run/due.rs`).
+
+mod audit;
+mod dry_run;
+mod notify;
+mod outcome;
+mod outputs;
+mod payload;
+mod state;
+mod summary;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use std::time::SystemTime;
+
+use crate::inputs::Inputs;
+use crate::workflow::Workflow;
+
+pub use dry_run::dry_run;
+pub use notify::notification;
+pub use outcome::{failed, written, Delivery, DryRunGroup, GroupOutcome, Handed};
+pub use outputs::hand_on;
+pub use payload::dispatch_payload;
+pub use text::{rfc3339, short_duration};
+
+/// Writes outputs, summary, state messages and the audit line for a run
+/// that rotated (or tried to); returns the exit code. Only the rotation
+/// decides it: a summary or audit file that cannot be written is a warning.
+pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliveries: &[Delivery]) -> u8 {
+    let now = SystemTime::now();
+    outputs::write(inputs, wf, outcomes, deliveries);
+    let handed = outputs::settle(wf, outcomes);
+    if let Err(e) = wf.summary(&summary::summary(inputs, now, outcomes, deliveries)) {
+        wf.annotate("warning", &format!("{e:#}"));
+    }
+    state::annotate(wf, outcomes, &handed, deliveries);
+    audit::append(inputs, wf, now, outcomes);
+    if failed(outcomes, deliveries) {
+        crate::EXIT_FAILED
+    } else {
+        0
+    }
+}

@@ -1,0 +1,49 @@
+//! The generic webhook's JSON: `{"type", "timestamp", "data"}` with every
+//! group and delivery in full. (It is signed where it is sent, in
+//! `run/tell.rs`.)
+
+use serde_json::{json, Value};
+
+use crate::report::outcome::GroupOutcome;
+use crate::report::text::{group_result, rfc3339};
+
+use super::content::{Content, Format};
+
+pub(super) struct Json;
+
+impl Format for Json {
+    fn message(&self, content: &Content) -> Value {
+        let (inputs, wf, outcomes) = (content.inputs, content.wf, content.outcomes);
+        json!({
+            "type": if content.failed { "turso.token.rotation_failed" } else { "turso.token.rotated" },
+            "timestamp": rfc3339(Some(content.now)),
+            "data": {
+                "organization": inputs.organization,
+                "mode": inputs.mode.as_str(),
+                "invalidated": outcomes.iter().any(|o| o.rotated_at.is_some()),
+                "reason": inputs.reason,
+                "actor": wf.actor,
+                "run_url": wf.run_url,
+                "groups": outcomes.iter().map(group).collect::<Vec<_>>(),
+                "deliveries": content.deliveries.iter().map(|d| json!({"target": d.target, "error": d.error})).collect::<Vec<_>>(),
+            },
+        })
+    }
+}
+
+/// One group in full: its result, times, window and each target.
+fn group(o: &GroupOutcome) -> Value {
+    json!({
+        "group": o.group(),
+        "result": group_result(o),
+        "rotated_at": rfc3339(o.made_at()),
+        "expires_at": rfc3339(o.expiry.at()),
+        "window_seconds": o.window.filter(|_| o.rotated_at.is_some()).map(|w| (w.as_secs_f64() * 10.0).round() / 10.0),
+        "error": o.own_error(),
+        "targets": o.plan.targets.iter().map(|t| json!({
+            "target": t.spec(),
+            "written": o.wrote(t),
+            "error": o.target_error(t),
+        })).collect::<Vec<_>>(),
+    })
+}
