@@ -4,6 +4,7 @@
 //! workflow commands -> the rotation that ties them together.
 
 pub mod apis;
+pub mod exit;
 pub mod files;
 pub mod http;
 pub mod inputs;
@@ -17,10 +18,6 @@ pub mod workflow;
 use inputs::{BadInput, Command};
 use workflow::Workflow;
 
-/// Exit code: a remote call failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: bad input, nothing was called.
-pub const EXIT_BAD_INPUT: u8 = 2;
 
 /// The whole program: arguments and environment in, exit code out.
 pub fn main(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> u8 {
@@ -37,18 +34,18 @@ pub fn main(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> u8 {
         Ok(Command::Run(inputs)) => inputs,
         Err(BadInput(message)) => {
             wf.annotate("error", &message);
-            return EXIT_BAD_INPUT;
+            return exit::BAD_INPUT;
         }
     };
     if let Err(message) = http::proxy::init(env, &wf) {
         wf.annotate("error", &message);
-        return EXIT_BAD_INPUT;
+        return exit::BAD_INPUT;
     }
     match run::run(&inputs, &wf) {
         Ok(code) => code,
         Err(e) => {
             wf.annotate("error", &format!("{e:#}"));
-            EXIT_FAILED
+            exit::FAILED
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn listen(wf: &Workflow) {
                         "error",
                         &format!("stopped by {name} before anything changed: nothing was rotated, re-run the workflow"),
                     );
-                    std::process::exit(crate::EXIT_FAILED.into());
+                    std::process::exit(crate::exit::FAILED.into());
                 }
                 Err(_) => {
                     STATE.store(STOPPING, Ordering::SeqCst);

@@ -41,7 +41,7 @@ pub fn dry_run(inputs: &Inputs, wf: &Workflow, groups: &[DryRunGroup], checked: 
     for (plan, group) in inputs.plans.iter().zip(groups) {
         if let Some(e) = &group.failed {
             wf.annotate("error", &format!("Group `{}`: {e}", plan.group));
-            code = crate::EXIT_FAILED;
+            code = crate::exit::FAILED;
         }
     }
     code

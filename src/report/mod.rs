@@ -42,7 +42,7 @@ pub fn finish(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], deliver
     state::annotate(wf, outcomes, &handed, deliveries);
     audit::append(inputs, wf, now, outcomes);
     if failed(outcomes, deliveries) {
-        crate::EXIT_FAILED
+        crate::exit::FAILED
     } else {
         0
     }

@@ -88,7 +88,7 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             "error",
             "the run was stopped by SIGINT or SIGTERM: it finished the requests in flight and the writes of tokens already created; the state of each group is above",
         );
-        return Ok(crate::EXIT_FAILED);
+        return Ok(crate::exit::FAILED);
     }
     Ok(code)
 }
