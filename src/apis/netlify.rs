@@ -14,9 +14,9 @@ use anyhow::{anyhow, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::names;
-use crate::http::retry::{detail, Policy, Refused, Reply};
 use crate::secret::{random_hex, Secret};
 
 /// A deploy context a value is written for.
@@ -342,13 +342,6 @@ fn site_label(site: &Site) -> &str {
         true => &site.id,
         false => &site.name,
     }
-}
-
-/// Whether the error is a refusal with that status.
-fn refused_with(error: &anyhow::Error, status: u16) -> bool {
-    error
-        .chain()
-        .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status == status))
 }
 
 #[cfg(test)]
