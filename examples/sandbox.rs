@@ -26,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use common::world::{World, API_TOKEN, GH_TOKEN};
 use common::fly::FakeFly;
+use common::world::{World, API_TOKEN, GH_TOKEN};
 use common::{FakeCloudflare, FakeNetlify, FakeVercel, Scope, Webhook};
 use support::{display_path, fingerprint, shell_quote};
 
@@ -389,7 +389,10 @@ fn fly_and_netlify(world: &World, checks: &mut Checks) {
         .runner()
         .secrets(&[API_TOKEN, GH_TOKEN, FLY_TOKEN, NETLIFY_TOKEN])
         .input("secret-name", "")
-        .input("secrets", &format!("repo:{SECRET}\nfly:api:{SECRET}\nnetlify:site-1:{SECRET}"))
+        .input(
+            "secrets",
+            &format!("repo:{SECRET}\nfly:api:{SECRET}\nnetlify:site-1:{SECRET}"),
+        )
         .input("dispatch", "fly:api\nnetlify:site-1")
         .input("fly-api-token", FLY_TOKEN)
         .input("fly-api-url", &fly.api_url())
@@ -406,14 +409,20 @@ fn fly_and_netlify(world: &World, checks: &mut Checks) {
     println!(
         "   GitHub {SECRET}: {} {}",
         github.as_deref().map_or("(none)".to_owned(), fingerprint),
-        checks.check(github.as_deref() == Some(token.as_str()), "the GitHub secret holds the token")
+        checks.check(
+            github.as_deref() == Some(token.as_str()),
+            "the GitHub secret holds the token"
+        )
     );
     let secret = fly.secret("api", SECRET);
     println!(
         "   Fly app `api` secret {SECRET}: {} (secrets version {}) {}",
         secret.as_deref().map_or("(none)".to_owned(), fingerprint),
         fly.secrets_version("api"),
-        checks.check(secret.as_deref() == Some(token.as_str()), "the Fly secret holds the token")
+        checks.check(
+            secret.as_deref() == Some(token.as_str()),
+            "the Fly secret holds the token"
+        )
     );
     let version = fly.secrets_version("api");
     for (id, min) in fly.updates("api") {
@@ -431,11 +440,16 @@ fn fly_and_netlify(world: &World, checks: &mut Checks) {
             "only the started machines were updated"
         )
     );
-    let value = netlify.var("site-1", SECRET).and_then(|v| v.get("production").map(str::to_owned));
+    let value = netlify
+        .var("site-1", SECRET)
+        .and_then(|v| v.get("production").map(str::to_owned));
     println!(
         "   Netlify site `web` {SECRET} (production): {} {}",
         value.as_deref().map_or("(none)".to_owned(), fingerprint),
-        checks.check(value.as_deref() == Some(token.as_str()), "the Netlify variable holds the token")
+        checks.check(
+            value.as_deref() == Some(token.as_str()),
+            "the Netlify variable holds the token"
+        )
     );
     println!(
         "   Netlify builds started: {} {}",

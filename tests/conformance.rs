@@ -9,10 +9,10 @@ mod common;
 
 use serde_json::json;
 
+use common::fly::FakeFly;
 use common::openapi::{Apis, Finding, Level};
 use common::vercel::now_ms;
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::fly::FakeFly;
 use common::{EnvVar, FakeCloudflare, FakeNetlify, FakeVercel, Journal, Recorded, Runner, Scope};
 
 const CF_TOKEN: &str = "cf-api-token-0123456789abcdefXYZ";
@@ -123,7 +123,10 @@ fn fly_and_netlify_targets_a_machine_roll_and_a_build() {
         .add_machine("web", "m2", "stopped", "ams");
     let netlify = FakeNetlify::start(NETLIFY_TOKEN).with_journal(&world.journal);
     netlify.add_site("site-1", "web", "acme", Some("https://github.com/acme/web"));
-    netlify.add_var("site-1", common::netlify::EnvVar::new("OLD_TOKEN").value("production", "x"));
+    netlify.add_var(
+        "site-1",
+        common::netlify::EnvVar::new("OLD_TOKEN").value("production", "x"),
+    );
     let runner = world
         .runner()
         .secrets(&[API_TOKEN, GH_TOKEN, FLY_TOKEN, NETLIFY_TOKEN])

@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use common::fly::FakeFly;
 use common::netlify::EnvVar;
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::fly::FakeFly;
 use common::{FakeNetlify, Fault, FaultAction, RunResult, Runner};
 
 const FLY_TOKEN: &str = "fm2_lJPECAAAAAAAAMq1testtoken0123,fm2_lJPEEAgBbWFjYXJvb24";
@@ -142,12 +142,17 @@ fn one_run_writes_github_fly_and_netlify_then_rolls_the_machines_and_builds_the_
         ("netlify", "POST", "/env"),
         ("netlify", "DELETE", "/env/TURSO_ROTATE_PROBE"),
     ] {
-        assert!(a.at(label, method, path) < rotate, "{label} {method} {path} after the rotation");
+        assert!(
+            a.at(label, method, path) < rotate,
+            "{label} {method} {path} after the rotation"
+        );
     }
     assert!(a.at("fly", "POST", "/secrets/TURSO_AUTH_TOKEN") > rotate);
-    let netlify_write = a.netlify.requests().iter().position(|r| {
-        r.method == "POST" && r.json().is_some_and(|b| b[0]["key"] == NAME)
-    });
+    let netlify_write = a
+        .netlify
+        .requests()
+        .iter()
+        .position(|r| r.method == "POST" && r.json().is_some_and(|b| b[0]["key"] == NAME));
     let netlify_write = netlify_write.expect("the Netlify write");
     assert_eq!(
         a.netlify.requests()[netlify_write].json().unwrap(),
@@ -192,8 +197,12 @@ fn one_run_writes_github_fly_and_netlify_then_rolls_the_machines_and_builds_the_
 #[test]
 fn one_app_check_one_site_lookup_and_one_probe_each_however_many_secrets() {
     let a = Apps::new();
-    a.netlify
-        .add_var(SITE, EnvVar::new("B_TOKEN").value("production", "old").value("deploy-preview", "old"));
+    a.netlify.add_var(
+        SITE,
+        EnvVar::new("B_TOKEN")
+            .value("production", "old")
+            .value("deploy-preview", "old"),
+    );
     let secrets = format!(
         "fly:{APP}:A_TOKEN\nfly:{APP}:B_TOKEN\nnetlify:{SITE}:A_TOKEN\nnetlify:{SITE}:B_TOKEN:production,deploy-preview"
     );
@@ -207,9 +216,17 @@ fn one_app_check_one_site_lookup_and_one_probe_each_however_many_secrets() {
     assert_eq!(a.netlify.count("POST", "/env?"), 1 + 1, "one probe, one new variable");
     // An existing variable: one PATCH per context, its other values kept.
     assert_eq!(a.netlify.count("PATCH", "/env/B_TOKEN"), 2);
-    assert_eq!(a.netlify.requests().len(), 1 + 2 + 2 + 1 + 2, "{:?}", a.world.journal.calls());
+    assert_eq!(
+        a.netlify.requests().len(),
+        1 + 2 + 2 + 1 + 2,
+        "{:?}",
+        a.world.journal.calls()
+    );
     let b = a.netlify.var(SITE, "B_TOKEN").unwrap();
-    assert_eq!((b.get("production"), b.get("deploy-preview")), (Some(token), Some(token)));
+    assert_eq!(
+        (b.get("production"), b.get("deploy-preview")),
+        (Some(token), Some(token))
+    );
     assert_eq!(a.fly.secret(APP, "B_TOKEN").as_deref(), Some(token));
     no_leak(&result, Some(token));
 }
@@ -253,7 +270,9 @@ fn a_failed_write_hands_the_token_on() {
         let result = a.runner(&target).run();
         result.assert_exit(1);
         assert_eq!(a.world.turso.rotations("prod"), 1, "{label}");
-        let token = result.output("token").unwrap_or_else(|| panic!("{label}: token handed on"));
+        let token = result
+            .output("token")
+            .unwrap_or_else(|| panic!("{label}: token handed on"));
         assert!(a.world.turso.token_valid("prod", token));
         assert_eq!(result.output("secret-updated"), Some("false"));
         assert_eq!(entry(&result, &target)["written"], false, "{label}");
@@ -265,7 +284,11 @@ fn a_failed_write_hands_the_token_on() {
 fn a_429_is_retried() {
     let a = Apps::new();
     a.fly.rate_limit("POST", "/secrets/TURSO_AUTH_TOKEN", 1);
-    let reset = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let reset = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
     a.netlify.rate_limit("GET", "/sites/", 1, reset);
     let result = a.runner(&format!("{}\n{}", fly_target(), netlify_target())).run();
     result.assert_exit(0);
@@ -292,7 +315,11 @@ fn a_machine_that_does_not_come_back_fails_the_dispatch_naming_the_updated_ones(
         .run();
     result.assert_exit(1);
     let token = result.output("token").unwrap();
-    assert_eq!(a.fly.secret(APP, NAME).as_deref(), Some(token), "the secret stays written");
+    assert_eq!(
+        a.fly.secret(APP, NAME).as_deref(),
+        Some(token),
+        "the secret stays written"
+    );
     assert_eq!(result.output("secret-updated"), Some("true"));
     let error = entry(&result, &format!("dispatch:fly:{APP}"))["error"]
         .as_str()
@@ -325,13 +352,17 @@ fn a_netlify_value_for_all_contexts_or_a_branch_stops_before_anything_changes() 
 #[test]
 fn a_netlify_variable_that_is_not_secret_is_written_with_a_warning() {
     let a = Apps::new();
-    a.netlify.add_var(SITE, EnvVar::new(NAME).value("production", "old").plain());
+    a.netlify
+        .add_var(SITE, EnvVar::new(NAME).value("production", "old").plain());
     let result = a.runner(&netlify_target()).run();
     result.assert_exit(0);
     let token = result.output("token").unwrap();
     assert_eq!(a.netlify.var(SITE, NAME).unwrap().get("production"), Some(token));
     assert!(
-        result.stdout.lines().any(|l| l.starts_with("::warning::") && l.contains("is not a secret")),
+        result
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("::warning::") && l.contains("is not a secret")),
         "{}",
         result.stdout
     );
@@ -345,14 +376,16 @@ fn bad_inputs_exit_2_without_a_request() {
         ("secrets", a.runner("fly:Web:TURSO_AUTH_TOKEN")),
         ("secrets", a.runner("fly:web")),
         ("secrets", a.runner(&format!("fly:web:{NAME}:x"))),
-        ("secrets", a.runner(&format!("fly:web:1BAD"))),
+        ("secrets", a.runner("fly:web:1BAD")),
         ("secrets", a.runner(&format!("netlify:{SITE}:{NAME}:dev"))),
         ("secrets", a.runner(&format!("netlify:{SITE}:{NAME}:all"))),
         ("secrets", a.runner(&format!("netlify:a/b:{NAME}"))),
         ("secrets", a.runner(&format!("{target}\n{target}"))),
         (
             "secrets",
-            a.runner(&format!("netlify:{SITE}:{NAME}\nnetlify:{SITE}:{NAME}:production,branch-deploy")),
+            a.runner(&format!(
+                "netlify:{SITE}:{NAME}\nnetlify:{SITE}:{NAME}:production,branch-deploy"
+            )),
         ),
         ("dispatch", a.runner(&target).input("dispatch", "fly:other")),
         ("dispatch", a.runner(&netlify_target()).input("dispatch", "fly:web")),
@@ -361,10 +394,18 @@ fn bad_inputs_exit_2_without_a_request() {
         ("netlify-token", a.runner(&netlify_target()).input("netlify-token", "")),
         (
             "netlify-token",
-            a.runner(&format!("repo:{NAME}")).input("netlify-token", "").input("dispatch", &format!("netlify:{SITE}")),
+            a.runner(&format!("repo:{NAME}"))
+                .input("netlify-token", "")
+                .input("dispatch", &format!("netlify:{SITE}")),
         ),
-        ("fly-api-url", a.runner(&target).input("fly-api-url", "http://example.com")),
-        ("netlify-api-url", a.runner(&netlify_target()).input("netlify-api-url", "ftp://x")),
+        (
+            "fly-api-url",
+            a.runner(&target).input("fly-api-url", "http://example.com"),
+        ),
+        (
+            "netlify-api-url",
+            a.runner(&netlify_target()).input("netlify-api-url", "ftp://x"),
+        ),
     ];
     for (input, runner) in cases {
         let result = runner.run();
@@ -391,7 +432,9 @@ fn outside_actions_the_tokens_come_from_the_environment_and_a_dry_run_names_what
         .run();
     result.assert_exit(0);
     assert!(
-        result.stderr.contains("No `fly-api-token` or `netlify-token` was given: those targets were not checked"),
+        result
+            .stderr
+            .contains("No `fly-api-token` or `netlify-token` was given: those targets were not checked"),
         "{}\n{}",
         result.stdout,
         result.stderr

@@ -229,7 +229,9 @@ impl GitHub {
                     permission: "Actions: write on that repository (classic PAT: `repo` and `workflow`)",
                 },
             ),
-            Dispatch::Vercel { .. } | Dispatch::Fly { .. } | Dispatch::Netlify { .. } => return Err(anyhow!("{} is not a GitHub dispatch", dispatch.spec())),
+            Dispatch::Vercel { .. } | Dispatch::Fly { .. } | Dispatch::Netlify { .. } => {
+                return Err(anyhow!("{} is not a GitHub dispatch", dispatch.spec()))
+            }
         };
         let what = format!("dispatching {}", dispatch.spec());
         self.call("POST", &route, Some(body), &what, &need)?;

@@ -177,7 +177,10 @@ impl Writers {
                 .vercel
                 .as_ref()
                 .map(|a| Vercel::new(&a.api_url, a.token.clone(), inputs.vercel_team.as_deref(), policy)),
-            fly: inputs.fly.as_ref().map(|a| Fly::new(&a.api_url, a.token.clone(), policy)),
+            fly: inputs
+                .fly
+                .as_ref()
+                .map(|a| Fly::new(&a.api_url, a.token.clone(), policy)),
             netlify: inputs
                 .netlify
                 .as_ref()
@@ -278,7 +281,14 @@ impl Writers {
             // A variable that is not secret was warned of in preflight.
             Prepared::Netlify(p) => self
                 .netlify()?
-                .write(&p.site, &p.target.secret, p.existing.as_ref(), &p.contexts, token.expose(), what)
+                .write(
+                    &p.site,
+                    &p.target.secret,
+                    p.existing.as_ref(),
+                    &p.contexts,
+                    token.expose(),
+                    what,
+                )
                 .map(|_| ()),
         }
     }
@@ -312,9 +322,7 @@ impl Writers {
     }
 
     pub fn fly(&self) -> Result<&Fly> {
-        self.fly
-            .as_ref()
-            .ok_or_else(|| anyhow!("no `fly-api-token` was given"))
+        self.fly.as_ref().ok_or_else(|| anyhow!("no `fly-api-token` was given"))
     }
 
     pub fn netlify(&self) -> Result<&Netlify> {

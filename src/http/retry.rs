@@ -356,10 +356,18 @@ mod tests {
 
     #[test]
     fn a_429_waits_for_its_reset_without_remaining_0() {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let reset = (now + 5).to_string();
-        let wait = reply(429, &[("x-ratelimit-reset", &reset)]).rate_limit_reset.expect("a wait");
-        assert!(wait > Duration::from_secs(3) && wait <= Duration::from_secs(7), "{wait:?}");
+        let wait = reply(429, &[("x-ratelimit-reset", &reset)])
+            .rate_limit_reset
+            .expect("a wait");
+        assert!(
+            wait > Duration::from_secs(3) && wait <= Duration::from_secs(7),
+            "{wait:?}"
+        );
         // A 403 is GitHub's rate limit only with `x-ratelimit-remaining: 0`.
         assert!(reply(403, &[("x-ratelimit-reset", &reset)]).rate_limit_reset.is_none());
         assert_eq!(

@@ -40,9 +40,14 @@ pub enum Scope {
         targets: VercelTargets,
     },
     /// A Fly.io app's secrets.
-    Fly { app: String },
+    Fly {
+        app: String,
+    },
     /// A Netlify site's environment variables for these deploy contexts.
-    Netlify { site: String, contexts: NetlifyContexts },
+    Netlify {
+        site: String,
+        contexts: NetlifyContexts,
+    },
 }
 
 /// The platform a scope belongs to: each has its own client and token.
