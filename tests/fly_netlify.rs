@@ -86,14 +86,7 @@ impl Apps {
 
 /// The `results` entry for `target`.
 fn entry(result: &RunResult, target: &str) -> Value {
-    let text = result
-        .output("results")
-        .unwrap_or_else(|| panic!("no results output\n{}", result.stdout));
-    let results: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    results
-        .into_iter()
-        .find(|e| e["target"] == target)
-        .unwrap_or_else(|| panic!("no results entry for {target}: {text}"))
+    result.results_entry("target", target)
 }
 
 fn no_leak(result: &RunResult, token: Option<&str>) {
