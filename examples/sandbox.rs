@@ -26,8 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use common::fly::FakeFly;
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{FakeCloudflare, FakeVercel, Scope, Webhook};
+use common::{FakeCloudflare, FakeNetlify, FakeVercel, Scope, Webhook};
 use support::{display_path, fingerprint, shell_quote};
 
 const ORG: &str = "acme";
@@ -281,6 +282,7 @@ fn tour(bin: &Path) -> ExitCode {
     println!("\n   No token in stdout (but the ::add-mask:: line), stderr, the summary or the job's files ✓");
     roll(&world, &db, &token, &mut checks);
     platforms(&world, &mut checks);
+    fly_and_netlify(&world, &mut checks);
     finish(&checks, started)
 }
 
@@ -362,6 +364,108 @@ fn platforms(world: &World, checks: &mut Checks) {
             "4 Cloudflare and 4 + 2 Vercel requests"
         )
     );
+}
+
+/// Sandbox-only Fly and Netlify credentials.
+const FLY_TOKEN: &str = "fm2_sandboxflytoken0123456789";
+const NETLIFY_TOKEN: &str = "nfp_sandboxnetlifytoken0123456789";
+
+/// Where apps run, continued: one run writes a GitHub secret, a Fly secret
+/// and a Netlify variable, rolls the Fly machines and builds the site.
+fn fly_and_netlify(world: &World, checks: &mut Checks) {
+    let fly = FakeFly::start(FLY_TOKEN);
+    fly.set_journal(&world.journal);
+    fly.add_app("api")
+        .add_machine("api", "m1", "started", "ams")
+        .add_machine("api", "m2", "started", "fra")
+        .add_machine("api", "m3", "stopped", "ams");
+    let netlify = FakeNetlify::start(NETLIFY_TOKEN).with_journal(&world.journal);
+    netlify.add_site("site-1", "web", "acme", Some("https://github.com/acme/web"));
+    heading(
+        13,
+        "Fly.io and Netlify: a GitHub secret, a Fly secret and a Netlify variable, then a machine roll and a build",
+    );
+    let result = world
+        .runner()
+        .secrets(&[API_TOKEN, GH_TOKEN, FLY_TOKEN, NETLIFY_TOKEN])
+        .input("secret-name", "")
+        .input(
+            "secrets",
+            &format!("repo:{SECRET}\nfly:api:{SECRET}\nnetlify:site-1:{SECRET}"),
+        )
+        .input("dispatch", "fly:api\nnetlify:site-1")
+        .input("fly-api-token", FLY_TOKEN)
+        .input("fly-api-url", &fly.api_url())
+        .input("netlify-token", NETLIFY_TOKEN)
+        .input("netlify-api-url", &netlify.api_url())
+        .run();
+    let token = result.output("token").unwrap_or_default().to_owned();
+    println!(
+        "   exit code {} {}",
+        result.code.map_or("none".to_owned(), |c| c.to_string()),
+        checks.check(result.code == Some(0), "the Fly and Netlify run exits 0")
+    );
+    let github = world.secret();
+    println!(
+        "   GitHub {SECRET}: {} {}",
+        github.as_deref().map_or("(none)".to_owned(), fingerprint),
+        checks.check(
+            github.as_deref() == Some(token.as_str()),
+            "the GitHub secret holds the token"
+        )
+    );
+    let secret = fly.secret("api", SECRET);
+    println!(
+        "   Fly app `api` secret {SECRET}: {} (secrets version {}) {}",
+        secret.as_deref().map_or("(none)".to_owned(), fingerprint),
+        fly.secrets_version("api"),
+        checks.check(
+            secret.as_deref() == Some(token.as_str()),
+            "the Fly secret holds the token"
+        )
+    );
+    let version = fly.secrets_version("api");
+    for (id, min) in fly.updates("api") {
+        println!(
+            "   Fly machine {id} updated with min_secrets_version {min}, now reads version {} {}",
+            fly.secrets_seen("api", &id),
+            checks.check(min == version, "the machine reads the version the write answered")
+        );
+    }
+    println!(
+        "   Fly machine m3 (stopped) left alone: reads version {} until it is next updated {}",
+        fly.secrets_seen("api", "m3"),
+        checks.check(
+            fly.updates("api").len() == 2 && fly.secrets_seen("api", "m3") < version,
+            "only the started machines were updated"
+        )
+    );
+    let value = netlify
+        .var("site-1", SECRET)
+        .and_then(|v| v.get("production").map(str::to_owned));
+    println!(
+        "   Netlify site `web` {SECRET} (production): {} {}",
+        value.as_deref().map_or("(none)".to_owned(), fingerprint),
+        checks.check(
+            value.as_deref() == Some(token.as_str()),
+            "the Netlify variable holds the token"
+        )
+    );
+    println!(
+        "   Netlify builds started: {} {}",
+        netlify.builds().len(),
+        checks.check(netlify.builds().len() == 1, "one Netlify build")
+    );
+    println!(
+        "   requests: Fly {} (app, probe POST and DELETE, write, machines, 4 per started machine), Netlify {} (site, variable, probe POST and DELETE, write, build) {}",
+        fly.requests().len(),
+        netlify.requests().len(),
+        checks.check(
+            fly.requests().len() == 4 + 1 + 4 * 2 && netlify.requests().len() == 6,
+            "4 + 1 + 8 Fly and 4 + 1 + 1 Netlify requests"
+        )
+    );
+    result.assert_no_leak(&[API_TOKEN, GH_TOKEN, FLY_TOKEN, NETLIFY_TOKEN, &token]);
 }
 
 /// A consumer repository that redeploys on `turso-token-rotated`.

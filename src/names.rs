@@ -32,6 +32,14 @@ pub const TURSO_API_TOKEN: &str = "TURSO_API_TOKEN";
 pub const CLOUDFLARE_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
 /// Outside Actions, the fallback for `vercel-token`, as the Vercel CLI reads it.
 pub const VERCEL_TOKEN: &str = "VERCEL_TOKEN";
+/// Outside Actions, the fallback for `fly-api-token`, as flyctl reads it.
+pub const FLY_API_TOKEN: &str = "FLY_API_TOKEN";
+/// Outside Actions, the fallback for `netlify-token`, as the Netlify CLI reads it.
+pub const NETLIFY_AUTH_TOKEN: &str = "NETLIFY_AUTH_TOKEN";
+/// Default Fly Machines API.
+pub const DEFAULT_FLY_API_URL: &str = "https://api.machines.dev";
+/// Default Netlify API.
+pub const DEFAULT_NETLIFY_API_URL: &str = "https://api.netlify.com/api/v1";
 /// Default Cloudflare API.
 pub const DEFAULT_CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
 /// Default Vercel API.

@@ -9,10 +9,11 @@ mod common;
 
 use serde_json::json;
 
+use common::fly::FakeFly;
 use common::openapi::{Apis, Finding, Level};
 use common::vercel::now_ms;
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{EnvVar, FakeCloudflare, FakeVercel, Journal, Recorded, Runner, Scope};
+use common::{EnvVar, FakeCloudflare, FakeNetlify, FakeVercel, Journal, Recorded, Runner, Scope};
 
 const CF_TOKEN: &str = "cf-api-token-0123456789abcdefXYZ";
 const VERCEL_TOKEN: &str = "vercel-token-0123456789abcdefXYZ";
@@ -26,6 +27,8 @@ fn apis_of(label: &str) -> &'static [&'static str] {
         "github" => &["github"],
         "cloudflare" => &["cloudflare"],
         "vercel" => &["vercel"],
+        "fly" => &["fly"],
+        "netlify" => &["netlify"],
         other => panic!("no API document for the fake labelled {other}"),
     }
 }
@@ -106,6 +109,52 @@ fn a_verified_token() {
     // The pipeline names its (absent) stream: `baton: null`, as the spec
     // writes it, not left to the server's leniency.
     assert!(notes.is_empty(), "{notes:?}");
+}
+
+#[test]
+fn fly_and_netlify_targets_a_machine_roll_and_a_build() {
+    const FLY_TOKEN: &str = "fm2_lJPECAAAAAAAAMq1conformance";
+    const NETLIFY_TOKEN: &str = "nfp_conformance0123456789";
+    let world = World::new();
+    let fly = FakeFly::start(FLY_TOKEN);
+    fly.set_journal(&world.journal);
+    fly.add_app("web")
+        .add_machine("web", "m1", "started", "ams")
+        .add_machine("web", "m2", "stopped", "ams");
+    let netlify = FakeNetlify::start(NETLIFY_TOKEN).with_journal(&world.journal);
+    netlify.add_site("site-1", "web", "acme", Some("https://github.com/acme/web"));
+    netlify.add_var(
+        "site-1",
+        common::netlify::EnvVar::new("OLD_TOKEN").value("production", "x"),
+    );
+    let runner = world
+        .runner()
+        .secrets(&[API_TOKEN, GH_TOKEN, FLY_TOKEN, NETLIFY_TOKEN])
+        .input(
+            "secrets",
+            "fly:web:TURSO_AUTH_TOKEN\nnetlify:site-1:TURSO_AUTH_TOKEN:production,deploy-preview\nnetlify:site-1:OLD_TOKEN",
+        )
+        .input("secret-name", "")
+        .input("fly-api-token", FLY_TOKEN)
+        .input("netlify-token", NETLIFY_TOKEN)
+        .input("fly-api-url", &fly.api_url())
+        .input("netlify-api-url", &netlify.api_url())
+        .input("dispatch", "fly:web\nnetlify:site-1");
+    run_and_check(&world, runner, "fly and netlify");
+    // With rotate-after, the ages are read too.
+    run_and_check(
+        &world,
+        world
+            .runner()
+            .input("secret-name", "")
+            .input("secrets", "fly:web:TURSO_AUTH_TOKEN\nnetlify:site-1:OLD_TOKEN")
+            .input("fly-api-token", FLY_TOKEN)
+            .input("netlify-token", NETLIFY_TOKEN)
+            .input("fly-api-url", &fly.api_url())
+            .input("netlify-api-url", &netlify.api_url())
+            .input("rotate-after", "7d"),
+        "fly and netlify, rotate-after",
+    );
 }
 
 #[test]

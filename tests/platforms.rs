@@ -143,14 +143,7 @@ fn entry(result: &RunResult, target: &str) -> Value {
 
 /// The first `results` entry whose `field` is `value`.
 fn entry_where(result: &RunResult, field: &str, value: &str) -> Value {
-    let text = result
-        .output("results")
-        .unwrap_or_else(|| panic!("no results output\n{}", result.stdout));
-    let results: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    results
-        .into_iter()
-        .find(|e| e[field] == value)
-        .unwrap_or_else(|| panic!("no results entry with {field} {value}: {text}"))
+    result.results_entry(field, value)
 }
 
 /// Every `::error::` line, joined: where the platform's words must show.

@@ -6,8 +6,6 @@
 //! again, release). Errors are `{"error": "…"}` with the `fly-request-id`
 //! header, which every message here carries.
 
-use std::cell::RefCell;
-use std::io::Read;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,16 +13,13 @@ use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::http::retry::{detail, Policy, Refused, Reply, Transport, MAX_BODY};
-use crate::http::{self, segment};
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
+use crate::http::{self, segment, Call};
 use crate::names;
-use crate::names::USER_AGENT;
 use crate::secret::{random_hex, Secret};
 
 /// fly-go `flaps.NonceHeader`.
 const NONCE_HEADER: &str = "fly-machine-lease-nonce";
-/// fly-go `headerFlyRequestId`.
-const REQUEST_ID_HEADER: &str = "fly-request-id";
 /// Token prefixes fly-go's `tokens.Parse` reads as macaroons.
 const MACAROON_PREFIXES: [&str; 3] = ["fm1r_", "fm1a_", "fm2_"];
 /// Longest one machine may take to be started again (flyctl's default
@@ -320,21 +315,20 @@ impl Fly {
         app: &str,
         tail: &str,
         body: Option<Value>,
-        headers: Vec<(&'static str, String)>,
+        mut headers: Vec<(&'static str, String)>,
         what: &str,
     ) -> Result<Reply> {
-        let url = format!("{}/v1/apps/{}{tail}", self.base, segment(app));
-        let body = body.map(|b| b.to_string());
-        let request_id = RefCell::new(None);
-        let reply = self
-            .policy
-            .send(what, |timeout| {
-                let (reply, id) = self.attempt(method, &url, &headers, body.as_deref(), timeout)?;
-                *request_id.borrow_mut() = id;
-                Ok(reply)
-            })
+        headers.push(("Authorization", format!("{} {}", self.scheme, self.token.expose())));
+        let call = Call {
+            method,
+            url: format!("{}/v1/apps/{}{tail}", self.base, segment(app)),
+            bearer: None,
+            headers,
+            body: body.map(|b| b.to_string()),
+        };
+        let reply = call
+            .send(&self.agent, &self.policy, what)
             .with_context(|| format!("Fly Machines API at {}", self.base))?;
-        let request_id = request_id.into_inner();
         if reply.ok() {
             return Ok(reply);
         }
@@ -360,73 +354,16 @@ impl Fly {
             409 => "someone else holds the machine's lease".to_owned(),
             _ => "unexpected answer from Fly".to_owned(),
         };
-        let id = request_id
-            .map(|id| format!(" (fly-request-id {})", crate::secret::redact(&id)))
+        let id = reply
+            .request_id
+            .as_ref()
+            .map(|id| format!(" (fly-request-id {})", crate::secret::redact(id)))
             .unwrap_or_default();
         Err(Refused {
             status: reply.status,
             message: format!("{what}: HTTP {}{message}{id}: {hint}", reply.status),
         }
         .into())
-    }
-
-    /// One attempt, which also hands back the `fly-request-id` header (the
-    /// shared `Call` keeps no headers of the answer).
-    fn attempt(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&'static str, String)],
-        body: Option<&str>,
-        timeout: Duration,
-    ) -> Result<(Reply, Option<String>), Transport> {
-        let mut request = ureq::http::Request::builder()
-            .method(method)
-            .uri(url)
-            .header("Accept", "application/json")
-            .header("User-Agent", USER_AGENT)
-            .header("Authorization", format!("{} {}", self.scheme, self.token.expose()));
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let request = match body {
-            Some(body) => request
-                .header("Content-Type", "application/json")
-                .body(body.as_bytes().to_vec()),
-            None => request.body(Vec::new()),
-        }
-        .map_err(|e| Transport::unsent(format!("building the request: {e}")))?;
-        let proxy = crate::http::proxy::route(request.uri()).map(|route| route.ureq);
-        let request = self
-            .agent
-            .configure_request(request)
-            .timeout_global(Some(timeout))
-            .proxy(proxy)
-            .build();
-        let mut response = self.agent.run(request).map_err(|e| match e {
-            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Transport::unsent(e.to_string()),
-            ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => Transport::unsent(e.to_string()),
-            ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Transport::unsent(e.to_string())
-            }
-            other => Transport::lost(format!("request failed: {other}")),
-        })?;
-        let mut bytes = Vec::new();
-        response
-            .body_mut()
-            .as_reader()
-            .take(MAX_BODY)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Transport::lost(format!("reading the response: {e}")))?;
-        let headers = response.headers();
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let request_id = header(REQUEST_ID_HEADER);
-        let reply = Reply::from_parts(
-            response.status().as_u16(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-            header,
-        );
-        Ok((reply, request_id))
     }
 }
 
@@ -438,11 +375,4 @@ fn list<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     } else {
         all.join(", ")
     }
-}
-
-/// Whether the error is a refusal with that status.
-fn refused_with(error: &anyhow::Error, status: u16) -> bool {
-    error
-        .chain()
-        .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status == status))
 }

@@ -229,7 +229,9 @@ impl GitHub {
                     permission: "Actions: write on that repository (classic PAT: `repo` and `workflow`)",
                 },
             ),
-            Dispatch::Vercel { .. } => return Err(anyhow!("{} is not a GitHub dispatch", dispatch.spec())),
+            Dispatch::Vercel { .. } | Dispatch::Fly { .. } | Dispatch::Netlify { .. } => {
+                return Err(anyhow!("{} is not a GitHub dispatch", dispatch.spec()))
+            }
         };
         let what = format!("dispatching {}", dispatch.spec());
         self.call("POST", &route, Some(body), &what, &need)?;
@@ -393,7 +395,9 @@ fn base_route(scope: &Scope) -> Result<String> {
         }
         Scope::Dependabot(r) => format!("/repos/{}/{}/dependabot/secrets", segment(&r.owner), segment(&r.name)),
         Scope::Organization(org, _) => format!("/orgs/{}/actions/secrets", segment(org)),
-        other @ (Scope::Worker { .. } | Scope::Vercel { .. }) => return Err(anyhow!("{other} is not a GitHub scope")),
+        other @ (Scope::Worker { .. } | Scope::Vercel { .. } | Scope::Fly { .. } | Scope::Netlify { .. }) => {
+            return Err(anyhow!("{other} is not a GitHub scope"))
+        }
     })
 }
 
@@ -412,6 +416,8 @@ pub fn permission(scope: &Scope) -> &'static str {
         }
         Scope::Worker { .. } => "the Workers Editor role on that Worker (input `cloudflare-api-token`)",
         Scope::Vercel { .. } => "access to the project and its targets (input `vercel-token`)",
+        Scope::Fly { .. } => "a deploy token of that app (input `fly-api-token`)",
+        Scope::Netlify { .. } => "access to the site (input `netlify-token`)",
     }
 }
 

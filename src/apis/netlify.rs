@@ -14,8 +14,9 @@ use anyhow::{anyhow, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::http::retry::{detail, Policy, Refused, Reply};
+use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
+use crate::inputs::{NetlifyContexts, Target};
 use crate::names;
 use crate::secret::{random_hex, Secret};
 
@@ -81,6 +82,48 @@ impl Variable {
     pub fn has(&self, context: Context) -> bool {
         self.contexts.iter().any(|c| c == context.name())
     }
+}
+
+impl Context {
+    /// The contexts a target names, in the API's words.
+    pub fn of(contexts: NetlifyContexts) -> Vec<Context> {
+        contexts.names().into_iter().filter_map(Context::parse).collect()
+    }
+}
+
+/// A target's variable as preflight found it: the write is decided here.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub target: Target,
+    pub site: Site,
+    /// The variable, `None` when it does not exist yet.
+    pub existing: Option<Variable>,
+    pub contexts: Vec<Context>,
+}
+
+impl Prepared {
+    /// When every context of ours was last written; `None` when the
+    /// variable, or one of our contexts' values, is missing.
+    pub fn updated_at(&self) -> Option<SystemTime> {
+        let existing = self.existing.as_ref()?;
+        match self.contexts.iter().all(|c| existing.has(*c)) {
+            true => existing.updated_at,
+            false => None,
+        }
+    }
+
+    /// A variable that is not a secret is written all the same, with this.
+    pub fn warning(&self) -> Option<String> {
+        let existing = self.existing.as_ref()?;
+        (!existing.is_secret).then(|| not_secret(&self.site, &existing.key))
+    }
+}
+
+fn not_secret(site: &Site, key: &str) -> String {
+    format!(
+        "Netlify variable {key} of site {} is not a secret: its value is readable in the Netlify UI, API and CLI; delete it and let the next run create it as a secret",
+        site_label(site)
+    )
 }
 
 /// A client for one Netlify personal access token.
@@ -246,12 +289,7 @@ impl Netlify {
             let body = json!({ "context": context.name(), "value": value });
             self.call("PATCH", &route, Some(body), &what)?;
         }
-        Ok((!existing.is_secret).then(|| {
-            format!(
-                "Netlify variable {key} of site {} is not a secret: its value is readable in the Netlify UI, API and CLI; delete it and let the next run create it as a secret",
-                site_label(site)
-            )
-        }))
+        Ok((!existing.is_secret).then(|| not_secret(site, key)))
     }
 
     /// Starts a build of the site's production branch, so it deploys with
@@ -342,13 +380,6 @@ fn site_label(site: &Site) -> &str {
         true => &site.id,
         false => &site.name,
     }
-}
-
-/// Whether the error is a refusal with that status.
-fn refused_with(error: &anyhow::Error, status: u16) -> bool {
-    error
-        .chain()
-        .any(|c| c.downcast_ref::<Refused>().is_some_and(|r| r.status == status))
 }
 
 #[cfg(test)]

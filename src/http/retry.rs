@@ -20,6 +20,8 @@ pub const MAX_BODY: u64 = 1 << 20;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a single request may take, further capped by the deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The header a response's request id comes in (fly-go `headerFlyRequestId`).
+pub const REQUEST_ID_HEADER: &str = "fly-request-id";
 const BASE_DELAY: Duration = Duration::from_millis(500);
 const MAX_DELAY: Duration = Duration::from_secs(10);
 
@@ -30,10 +32,13 @@ pub struct Reply {
     pub body: String,
     /// `Retry-After`, as a wait from now.
     pub retry_after: Option<Duration>,
-    /// GitHub's `x-ratelimit-remaining: 0` with its reset, as a wait from now.
+    /// GitHub's `x-ratelimit-remaining: 0` with its reset, or any 429's
+    /// `x-ratelimit-reset` (Netlify sends no `Retry-After`), as a wait from now.
     pub rate_limit_reset: Option<Duration>,
     /// `Location`, for a redirect (a renamed repository answers 301).
     pub location: Option<String>,
+    /// The answer's request id (Fly's `fly-request-id`), for error messages.
+    pub request_id: Option<String>,
     /// An earlier attempt's answer was lost (see [`MayHaveActed`]): this
     /// answer may describe the state that attempt left.
     pub after_lost: bool,
@@ -54,8 +59,10 @@ impl Reply {
     /// Builds the timing fields from header lookups.
     pub fn from_parts(status: u16, body: String, header: impl Fn(&str) -> Option<String>) -> Self {
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let rate_limit_reset = match header("x-ratelimit-remaining").as_deref().map(str::trim) {
-            Some("0") => header("x-ratelimit-reset")
+        let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
+        // A 429 without `Retry-After` (Netlify's) waits for the reset too.
+        let rate_limit_reset = match exhausted || (status == 429 && retry_after.is_none()) {
+            true => header("x-ratelimit-reset")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|reset| {
                     let now = SystemTime::now()
@@ -65,7 +72,7 @@ impl Reply {
                         .saturating_sub(now)
                         .saturating_add(Duration::from_secs(1))
                 }),
-            _ => None,
+            false => None,
         };
         Reply {
             status,
@@ -73,6 +80,7 @@ impl Reply {
             retry_after,
             rate_limit_reset,
             location: header("location"),
+            request_id: header(REQUEST_ID_HEADER),
             after_lost: false,
         }
     }
@@ -343,6 +351,28 @@ mod tests {
             reply(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")])
                 .transient()
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn a_429_waits_for_its_reset_without_remaining_0() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let reset = (now + 5).to_string();
+        let wait = reply(429, &[("x-ratelimit-reset", &reset)])
+            .rate_limit_reset
+            .expect("a wait");
+        assert!(
+            wait > Duration::from_secs(3) && wait <= Duration::from_secs(7),
+            "{wait:?}"
+        );
+        // A 403 is GitHub's rate limit only with `x-ratelimit-remaining: 0`.
+        assert!(reply(403, &[("x-ratelimit-reset", &reset)]).rate_limit_reset.is_none());
+        assert_eq!(
+            reply(200, &[("fly-request-id", "01J-abc")]).request_id.as_deref(),
+            Some("01J-abc")
         );
     }
 

@@ -1,5 +1,5 @@
 //! The APIs the run writes to or dispatches through besides Turso's
-//! (GitHub, Cloudflare, Vercel): each one's token and base URL, asked for
+//! (GitHub, Cloudflare, Vercel, Fly.io, Netlify): each one's token and base URL, asked for
 //! only when a target or dispatch of the run needs that platform.
 
 use super::consumers::Dispatch;
@@ -22,6 +22,8 @@ pub(super) struct Platforms {
     pub github: Option<Access>,
     pub cloudflare: Option<Access>,
     pub vercel: Option<Access>,
+    pub fly: Option<Access>,
+    pub netlify: Option<Access>,
     /// `vercel-team`.
     pub vercel_team: Option<String>,
 }
@@ -51,6 +53,20 @@ const VERCEL: PlatformInputs = PlatformInputs {
     default_url: names::DEFAULT_VERCEL_API_URL,
 };
 
+const FLY: PlatformInputs = PlatformInputs {
+    token: "fly-api-token",
+    env: names::FLY_API_TOKEN,
+    url: "fly-api-url",
+    default_url: names::DEFAULT_FLY_API_URL,
+};
+
+const NETLIFY: PlatformInputs = PlatformInputs {
+    token: "netlify-token",
+    env: names::NETLIFY_AUTH_TOKEN,
+    url: "netlify-api-url",
+    default_url: names::DEFAULT_NETLIFY_API_URL,
+};
+
 /// Whether the run writes or dispatches on a platform (GitHub's dispatches
 /// need no `github-token` with `dispatch-token`).
 pub(super) fn needs(plans: &[GroupPlan], dispatch: &[Dispatch], dispatch_token: bool, platform: Platform) -> bool {
@@ -63,7 +79,8 @@ pub(super) fn needs(plans: &[GroupPlan], dispatch: &[Dispatch], dispatch_token: 
             .any(|d| d.platform() == platform && (platform != Platform::GitHub || !dispatch_token))
 }
 
-/// `github-token`, `cloudflare-api-token`, `vercel-token` (and their URLs) and `vercel-team`.
+/// `github-token`, `cloudflare-api-token`, `vercel-token`, `fly-api-token`,
+/// `netlify-token` (and their URLs) and `vercel-team`.
 pub(super) fn platforms(
     raw: &Raw,
     runner: &Runner,
@@ -73,6 +90,8 @@ pub(super) fn platforms(
     let github = github(raw, runner.actions, dry_run, needs(Platform::GitHub))?;
     let cloudflare = platform(raw, runner.actions, dry_run, needs(Platform::Cloudflare), &CLOUDFLARE)?;
     let vercel = platform(raw, runner.actions, dry_run, needs(Platform::Vercel), &VERCEL)?;
+    let fly = platform(raw, runner.actions, dry_run, needs(Platform::Fly), &FLY)?;
+    let netlify = platform(raw, runner.actions, dry_run, needs(Platform::Netlify), &NETLIFY)?;
     let vercel_team = match raw.get("vercel-team") {
         Some(team) => Some(slug("vercel-team", &team)?),
         None => None,
@@ -81,6 +100,8 @@ pub(super) fn platforms(
         github,
         cloudflare,
         vercel,
+        fly,
+        netlify,
         vercel_team,
     })
 }

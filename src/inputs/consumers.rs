@@ -1,9 +1,9 @@
 //! The consumers told once the secrets are written: `dispatch` entries
-//! (GitHub events, Vercel redeploys) and the one `notify-url` message.
+//! (GitHub events, Vercel redeploys, Fly machine updates, Netlify builds) and the one `notify-url` message.
 
 use super::error::{bad, shown, BadInput};
 use super::raw::Raw;
-use super::targets::Platform;
+use super::targets::{fly_app, GroupPlan, Platform, Scope};
 use super::values::{host_of, lines, repo, slug, webhook_url, Repo};
 use crate::secret::Secret;
 
@@ -19,6 +19,10 @@ pub enum Dispatch {
     Workflow { repo: Repo, file: String, git_ref: String },
     /// A redeploy of a Vercel project's live production deployment.
     Vercel { project: String },
+    /// An update of a Fly app's started machines, so they read the new secrets.
+    Fly { app: String },
+    /// A build of a Netlify site's production branch.
+    Netlify { site: String },
 }
 
 impl Dispatch {
@@ -31,12 +35,16 @@ impl Dispatch {
             Dispatch::Repository { repo, event_type } => format!("repository:{repo}:{event_type}"),
             Dispatch::Workflow { repo, file, git_ref } => format!("workflow:{repo}/{file}@{git_ref}"),
             Dispatch::Vercel { project } => format!("vercel:{project}"),
+            Dispatch::Fly { app } => format!("fly:{app}"),
+            Dispatch::Netlify { site } => format!("netlify:{site}"),
         }
     }
 
     pub fn platform(&self) -> Platform {
         match self {
             Dispatch::Vercel { .. } => Platform::Vercel,
+            Dispatch::Fly { .. } => Platform::Fly,
+            Dispatch::Netlify { .. } => Platform::Netlify,
             _ => Platform::GitHub,
         }
     }
@@ -69,18 +77,30 @@ pub struct Notify {
     pub only_on_failure: bool,
 }
 
-/// The `dispatch` input: one consumer a line.
-pub(super) fn dispatch(raw: &Raw) -> Result<Vec<Dispatch>, BadInput> {
-    lines(raw.get("dispatch"))
+/// The `dispatch` input: one consumer a line. `fly:APP` needs a
+/// `fly:APP:…` target: the machines must have a new secrets version to read.
+pub(super) fn dispatch(raw: &Raw, plans: &[GroupPlan]) -> Result<Vec<Dispatch>, BadInput> {
+    let dispatch: Vec<Dispatch> = lines(raw.get("dispatch"))
         .iter()
         .map(|entry| dispatch_entry(entry))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    for d in &dispatch {
+        if let Dispatch::Fly { app } = d {
+            let written = plans
+                .iter()
+                .flat_map(|p| &p.targets)
+                .any(|t| matches!(&t.scope, Scope::Fly { app: a } if a == app));
+            if !written {
+                return bad(format!("Input `dispatch`: `fly:{app}` needs a `fly:{app}:NAME` target in the same run: Fly machines are updated to read the secrets version a write answers."));
+            }
+        }
+    }
+    Ok(dispatch)
 }
 
 /// One `dispatch` line.
 fn dispatch_entry(entry: &str) -> Result<Dispatch, BadInput> {
-    let expected =
-        "Expected `repository:OWNER/REPO[:EVENT_TYPE]`, `workflow:OWNER/REPO/WORKFLOW_FILE@REF` or `vercel:PROJECT`.";
+    let expected = "Expected `repository:OWNER/REPO[:EVENT_TYPE]`, `workflow:OWNER/REPO/WORKFLOW_FILE@REF`, `vercel:PROJECT`, `fly:APP` or `netlify:SITE`.";
     let wrong = || {
         bad(format!(
             "Input `dispatch`: '{}' is not a consumer. {expected}",
@@ -110,6 +130,14 @@ fn dispatch_entry(entry: &str) -> Result<Dispatch, BadInput> {
         }
         Some(("vercel", project)) => match slug("dispatch", project.trim()) {
             Ok(project) => Ok(Dispatch::Vercel { project }),
+            Err(_) => wrong(),
+        },
+        Some(("fly", app)) => match fly_app("dispatch", app.trim()) {
+            Ok(app) => Ok(Dispatch::Fly { app }),
+            Err(_) => wrong(),
+        },
+        Some(("netlify", site)) => match slug("dispatch", site.trim()) {
+            Ok(site) => Ok(Dispatch::Netlify { site }),
             Err(_) => wrong(),
         },
         Some(("workflow", rest)) => {

@@ -31,7 +31,7 @@ pub use durations::{parse_duration, Limits};
 pub use error::BadInput;
 pub use raw::input_var;
 pub use spec::{help, InputSpec, INPUTS};
-pub use targets::{GroupPlan, Platform, Scope, Target, VercelTargets, Visibility};
+pub use targets::{GroupPlan, NetlifyContexts, Platform, Scope, Target, VercelTargets, Visibility};
 pub use turso::{Authorization, Expiration, Mode};
 pub use values::{host_of, secret_name, slug, url, Repo};
 
@@ -96,6 +96,10 @@ pub struct Inputs {
     pub vercel: Option<Access>,
     /// Vercel team id (`team_…`) or slug.
     pub vercel_team: Option<String>,
+    /// Fly Machines API, when a target or dispatch needs it.
+    pub fly: Option<Access>,
+    /// Netlify API, when a target or dispatch needs it.
+    pub netlify: Option<Access>,
     /// `--show-token`: print the token outside Actions.
     pub show_token: bool,
 }
@@ -123,7 +127,7 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
     let api_token = turso::api_token(raw)?;
     let token = turso::new_token(raw)?;
     let plans = targets::plans(raw, &runner, dry_run)?;
-    let dispatch = consumers::dispatch(raw)?;
+    let dispatch = consumers::dispatch(raw, &plans)?;
     let dispatch_token = raw.get("dispatch-token").map(Secret::new);
     let needs = |platform| access::needs(&plans, &dispatch, dispatch_token.is_some(), platform);
     let platforms = access::platforms(raw, &runner, dry_run, needs)?;
@@ -165,6 +169,8 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         cloudflare: platforms.cloudflare,
         vercel: platforms.vercel,
         vercel_team: platforms.vercel_team,
+        fly: platforms.fly,
+        netlify: platforms.netlify,
         show_token: false,
     })
 }

@@ -22,7 +22,7 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "mode", default: "invalidate", help: "`invalidate`: kill every token of the group, then create one; `roll`: create and write a new expiring token, invalidate nothing" },
     InputSpec { name: "rotate-after", default: "", help: "A duration: rotate only when a target secret is missing or older than this" },
     InputSpec { name: "secret-name", default: "", help: "GitHub secret to write, e.g. TURSO_AUTH_TOKEN (required unless dry-run, `secrets` or `groups`)" },
-    InputSpec { name: "secrets", default: "", help: "Several targets, one per line: `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME`, `vercel:PROJECT:NAME[:TARGETS]`" },
+    InputSpec { name: "secrets", default: "", help: "Several targets, one per line: `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME`, `vercel:PROJECT:NAME[:TARGETS]`, `fly:APP:NAME`, `netlify:SITE:NAME[:CONTEXTS]`" },
     InputSpec { name: "scope", default: "repository", help: "Scope of `secret-name`: `repository`, `environment`, `organization` or `dependabot`" },
     InputSpec { name: "repository", default: "$GITHUB_REPOSITORY", help: "`owner/repo` whose secret is written (its owner for organization secrets)" },
     InputSpec { name: "environment", default: "", help: "Write an environment secret of this environment (implies scope `environment`)" },
@@ -34,7 +34,7 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "token-file", default: "./turso-rotate-<group>.token", help: "Outside Actions: where the new token goes (mode 0600) if the secret write fails" },
     InputSpec { name: "audit-file", default: "", help: "Append one JSON line per rotation to this file (never a token)" },
     InputSpec { name: "reason", default: "", help: "Why this rotation happens; shown in the summary and audit trail" },
-    InputSpec { name: "dispatch", default: "", help: "Consumers to tell once the secrets are written, one per line: `repository:OWNER/REPO[:EVENT_TYPE]`, `workflow:OWNER/REPO/WORKFLOW_FILE@REF` or `vercel:PROJECT`" },
+    InputSpec { name: "dispatch", default: "", help: "Consumers to tell once the secrets are written, one per line: `repository:OWNER/REPO[:EVENT_TYPE]`, `workflow:OWNER/REPO/WORKFLOW_FILE@REF`, `vercel:PROJECT`, `fly:APP` or `netlify:SITE`" },
     InputSpec { name: "dispatch-token", default: "", help: "Token for `dispatch`, when another token than `github-token` must send it" },
     InputSpec { name: "notify-url", default: "", help: "Where one message about the run goes: a Slack incoming webhook, a Microsoft Teams Workflows URL, or any HTTPS endpoint" },
     InputSpec { name: "notify-secret", default: "", help: "Standard Webhooks signing secret (`whsec_…`) for a generic `notify-url`" },
@@ -48,6 +48,10 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "vercel-team", default: "", help: "Vercel team id (`team_…`) or slug that owns the projects" },
     InputSpec { name: "cloudflare-api-url", default: names::DEFAULT_CLOUDFLARE_API_URL, help: "Cloudflare API base URL" },
     InputSpec { name: "vercel-api-url", default: names::DEFAULT_VERCEL_API_URL, help: "Vercel API base URL" },
+    InputSpec { name: "fly-api-token", default: "", help: "Fly.io token (an app deploy token is enough), for `fly:` targets and dispatches (outside Actions: env FLY_API_TOKEN)" },
+    InputSpec { name: "netlify-token", default: "", help: "Netlify personal access token, for `netlify:` targets and dispatches (outside Actions: env NETLIFY_AUTH_TOKEN)" },
+    InputSpec { name: "fly-api-url", default: names::DEFAULT_FLY_API_URL, help: "Fly Machines API base URL" },
+    InputSpec { name: "netlify-api-url", default: names::DEFAULT_NETLIFY_API_URL, help: "Netlify API base URL" },
 ];
 
 /// The `--help` text, generated from [`INPUTS`].

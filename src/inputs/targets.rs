@@ -39,6 +39,15 @@ pub enum Scope {
         project: String,
         targets: VercelTargets,
     },
+    /// A Fly.io app's secrets.
+    Fly {
+        app: String,
+    },
+    /// A Netlify site's environment variables for these deploy contexts.
+    Netlify {
+        site: String,
+        contexts: NetlifyContexts,
+    },
 }
 
 /// The platform a scope belongs to: each has its own client and token.
@@ -47,6 +56,8 @@ pub enum Platform {
     GitHub,
     Cloudflare,
     Vercel,
+    Fly,
+    Netlify,
 }
 
 impl Scope {
@@ -54,6 +65,8 @@ impl Scope {
         match self {
             Scope::Worker { .. } => Platform::Cloudflare,
             Scope::Vercel { .. } => Platform::Vercel,
+            Scope::Fly { .. } => Platform::Fly,
+            Scope::Netlify { .. } => Platform::Netlify,
             _ => Platform::GitHub,
         }
     }
@@ -77,6 +90,36 @@ impl VercelTargets {
     }
 }
 
+/// Netlify deploy contexts a variable's value is written for (default
+/// `production` alone: a production token in builds of pull requests is a
+/// leak waiting to happen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NetlifyContexts {
+    pub production: bool,
+    pub deploy_preview: bool,
+    pub branch_deploy: bool,
+}
+
+impl NetlifyContexts {
+    /// As the API names them: `["production", "deploy-preview"]`.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.production, "production"),
+            (self.deploy_preview, "deploy-preview"),
+            (self.branch_deploy, "branch-deploy"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    fn overlap(self, other: NetlifyContexts) -> bool {
+        (self.production && other.production)
+            || (self.deploy_preview && other.deploy_preview)
+            || (self.branch_deploy && other.branch_deploy)
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -87,6 +130,10 @@ impl fmt::Display for Scope {
             Scope::Worker { account, script } => write!(f, "Cloudflare Worker {script} (account {account})"),
             Scope::Vercel { project, targets } => {
                 write!(f, "Vercel project {project} ({})", targets.names().join(", "))
+            }
+            Scope::Fly { app } => write!(f, "Fly app {app}"),
+            Scope::Netlify { site, contexts } => {
+                write!(f, "Netlify site {site} ({})", contexts.names().join(", "))
             }
         }
     }
@@ -113,6 +160,13 @@ impl Target {
             }
             Scope::Vercel { project, targets } => {
                 format!("vercel:{project}:{}:{}", self.secret, targets.names().join(","))
+            }
+            Scope::Fly { app } => format!("fly:{app}:{}", self.secret),
+            Scope::Netlify { site, contexts } if contexts.names() == ["production"] => {
+                format!("netlify:{site}:{}", self.secret)
+            }
+            Scope::Netlify { site, contexts } => {
+                format!("netlify:{site}:{}:{}", self.secret, contexts.names().join(","))
             }
         }
     }
@@ -220,8 +274,25 @@ impl TargetContext {
                     secret: platform_name(input, name)?,
                 })
             }
-            ["cloudflare" | "vercel", ..] => {
-                return bad(format!("Input `{input}`: '{}' is not a target. Expected `cloudflare:ACCOUNT_ID:SCRIPT:NAME` or `vercel:PROJECT:NAME[:TARGETS]`.", shown(spec)))
+            ["fly", app, name] => {
+                return Ok(Target {
+                    scope: Scope::Fly {
+                        app: fly_app(input, app)?,
+                    },
+                    secret: platform_name(input, name)?,
+                })
+            }
+            ["netlify", site, name, rest @ ..] if rest.len() <= 1 => {
+                return Ok(Target {
+                    scope: Scope::Netlify {
+                        site: slug(input, site)?,
+                        contexts: netlify_contexts(input, rest.first().copied())?,
+                    },
+                    secret: platform_name(input, name)?,
+                })
+            }
+            ["cloudflare" | "vercel" | "fly" | "netlify", ..] => {
+                return bad(format!("Input `{input}`: '{}' is not a target. Expected `cloudflare:ACCOUNT_ID:SCRIPT:NAME`, `vercel:PROJECT:NAME[:TARGETS]`, `fly:APP:NAME` or `netlify:SITE:NAME[:CONTEXTS]`.", shown(spec)))
             }
             _ => {}
         }
@@ -231,7 +302,7 @@ impl TargetContext {
             ["org" | "organization", name] => ("organization", None, *name),
             ["dependabot", name] => ("dependabot", None, *name),
             ["env" | "environment", env, name] => ("environment", Some(*env), *name),
-            _ => return bad(format!("Input `{input}`: '{}' is not a target. Expected `NAME`, `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME` or `vercel:PROJECT:NAME[:TARGETS]`.", shown(spec))),
+            _ => return bad(format!("Input `{input}`: '{}' is not a target. Expected `NAME`, `repo:NAME`, `env:ENVIRONMENT:NAME`, `org:NAME`, `dependabot:NAME`, `cloudflare:ACCOUNT_ID:SCRIPT:NAME`, `vercel:PROJECT:NAME[:TARGETS]`, `fly:APP:NAME` or `netlify:SITE:NAME[:CONTEXTS]`.", shown(spec))),
         };
         let secret = secret_name(input, name)?;
         let scope = match (kind, env) {
@@ -315,17 +386,22 @@ fn named_twice(raw: &Raw, first: &Target, target: &Target) -> BadInput {
         (None, Some(_)) => "secrets",
         (None, None) => "secret-name",
     };
-    let overlapping = matches!(
-        (&first.scope, &target.scope),
-        (Scope::Vercel { targets: a, .. }, Scope::Vercel { targets: b, .. }) if a != b
-    );
+    let overlapping = match (&first.scope, &target.scope) {
+        (Scope::Vercel { targets: a, .. }, Scope::Vercel { targets: b, .. }) if a != b => {
+            Some("Vercel variable (their targets overlap)")
+        }
+        (Scope::Netlify { contexts: a, .. }, Scope::Netlify { contexts: b, .. }) if a != b => {
+            Some("Netlify variable (their contexts overlap)")
+        }
+        _ => None,
+    };
     BadInput(match overlapping {
-        false => format!(
+        None => format!(
             "Input `{input}`: secret {} is named twice: each secret can receive only one token.",
             target.secret
         ),
-        true => format!(
-            "Input `{input}`: `{}` and `{}` are the same Vercel variable (their targets overlap): each secret can receive only one token.",
+        Some(what) => format!(
+            "Input `{input}`: `{}` and `{}` are the same {what}: each secret can receive only one token.",
             first.spec(),
             target.spec()
         ),
@@ -380,6 +456,9 @@ fn same_secret(a: &Target, b: &Target) -> bool {
                 && a.secret.eq_ignore_ascii_case(&b.secret)
                 && ((t.production && u.production) || (t.preview && u.preview))
         }
+        (Scope::Netlify { site: p, contexts: t }, Scope::Netlify { site: q, contexts: u }) => {
+            p.eq_ignore_ascii_case(q) && a.secret.eq_ignore_ascii_case(&b.secret) && t.overlap(*u)
+        }
         _ => a.to_string().eq_ignore_ascii_case(&b.to_string()),
     }
 }
@@ -410,4 +489,44 @@ fn vercel_targets(input: &str, value: Option<&str>) -> Result<VercelTargets, Bad
         }
     }
     Ok(targets)
+}
+
+/// Fly's rule for app names: lower-case letters, digits and `-`, at most 63.
+pub(super) fn fly_app(input: &str, value: &str) -> Result<String, BadInput> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && !value.starts_with('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        bad(format!(
+            "Input `{input}`: '{}' is not a Fly app name. Expected lower-case letters, digits and `-`.",
+            shown(value)
+        ))
+    }
+}
+
+/// A comma list of `production`, `deploy-preview`, `branch-deploy`
+/// (default `production`).
+fn netlify_contexts(input: &str, value: Option<&str>) -> Result<NetlifyContexts, BadInput> {
+    let mut contexts = NetlifyContexts {
+        production: value.is_none(),
+        deploy_preview: false,
+        branch_deploy: false,
+    };
+    for name in value.into_iter().flat_map(|v| v.split(',')).map(str::trim) {
+        match name {
+            "production" => contexts.production = true,
+            "deploy-preview" => contexts.deploy_preview = true,
+            "branch-deploy" => contexts.branch_deploy = true,
+            other => return bad(format!(
+                "Input `{input}`: '{}' is not a Netlify deploy context for the token. Expected `production`, `deploy-preview` or `branch-deploy`, comma separated.",
+                shown(other)
+            )),
+        }
+    }
+    Ok(contexts)
 }

@@ -80,7 +80,7 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     // Told to stop: nothing new starts, but the state and outputs are written.
     let deliveries = match crate::stop::requested() {
         true => Vec::new(),
-        false => tell::consumers(inputs, wf, &policy, dispatcher, writers.vercel.as_ref(), &outcomes),
+        false => tell::consumers(inputs, wf, &policy, dispatcher, &writers, &outcomes),
     };
     let code = report::finish(inputs, wf, &outcomes, &deliveries);
     if crate::stop::requested() {
@@ -120,6 +120,8 @@ fn dry_run(inputs: &Inputs, wf: &Workflow, groups: Vec<Preflight>) -> u8 {
             "cloudflare-api-token",
         ),
         (inputs.vercel.is_none(), Platform::Vercel, "vercel-token"),
+        (inputs.fly.is_none(), Platform::Fly, "fly-api-token"),
+        (inputs.netlify.is_none(), Platform::Netlify, "netlify-token"),
     ]
     .into_iter()
     .filter(|(missing, platform, _)| {

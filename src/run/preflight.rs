@@ -12,7 +12,7 @@ use super::due;
 use crate::apis::turso::Turso;
 use crate::apis::{Age, Prepared, Read, ReadKey, Writers};
 use crate::http::retry::{Policy, Refused};
-use crate::inputs::{GroupPlan, Inputs, Scope, Target};
+use crate::inputs::{GroupPlan, Inputs, Target};
 use crate::report;
 use crate::workflow::{self, Workflow};
 
@@ -91,7 +91,7 @@ fn read_targets(inputs: &Inputs, wf: &Workflow, writers: &Writers, groups: &mut 
                 reads.insert(key.clone(), read);
             }
             let ready = match &reads[&key] {
-                Ok(read) => match read.for_target(target) {
+                Ok(read) => match writers.decide(read, target) {
                     Ok(ready) => Ok(ready),
                     Err(e) => Err(group_failure(inputs, e)?),
                 },
@@ -143,10 +143,10 @@ fn read_ages(inputs: &Inputs, wf: &Workflow, writers: &Writers, groups: &mut [Pr
 /// Proves write access once per scope; a refused probe stops the groups
 /// that use it.
 pub fn probe(inputs: &Inputs, wf: &Workflow, writers: &Writers, groups: &mut [Preflight]) -> Result<()> {
-    let mut probes: BTreeMap<Scope, Option<String>> = BTreeMap::new();
+    let mut probes: BTreeMap<ReadKey, Option<String>> = BTreeMap::new();
     for group in groups.iter_mut().filter(|g| g.to_rotate(inputs)) {
         for ready in &group.targets {
-            let scope = &ready.target().scope;
+            let scope = &ReadKey::probe_of(&ready.target().scope);
             if !probes.contains_key(scope) {
                 let refused = match writers.probe(ready) {
                     Ok(warning) => {

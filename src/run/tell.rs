@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::apis::github::GitHub;
-use crate::apis::vercel::Vercel;
+use crate::apis::Writers;
 use crate::http::retry::{detail, Policy};
 use crate::http::{self, Call};
 use crate::inputs::{self, Dispatch, Inputs, Limits, Notify, NotifyFormat};
@@ -31,13 +31,13 @@ pub fn consumers(
     wf: &Workflow,
     policy: &Policy,
     github: Option<&GitHub>,
-    vercel: Option<&Vercel>,
+    writers: &Writers,
     outcomes: &[GroupOutcome],
 ) -> Vec<Delivery> {
     let mut deliveries = Vec::new();
     if !inputs.dispatch.is_empty() && report::written(outcomes).next().is_some() {
         let payload = report::dispatch_payload(inputs, wf, outcomes);
-        deliveries.extend(dispatch(github, vercel, &inputs.dispatch, &payload));
+        deliveries.extend(dispatch(github, writers, &inputs.dispatch, &payload));
     }
     if let Some(notify) = &inputs.notify {
         if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
@@ -78,19 +78,14 @@ fn short_policy(inputs: &Inputs) -> Policy {
 }
 
 /// Sends every dispatch (`payload` to GitHub's); one delivery each.
-pub fn dispatch(
-    github: Option<&GitHub>,
-    vercel: Option<&Vercel>,
-    dispatches: &[Dispatch],
-    payload: &Value,
-) -> Vec<Delivery> {
+pub fn dispatch(github: Option<&GitHub>, writers: &Writers, dispatches: &[Dispatch], payload: &Value) -> Vec<Delivery> {
     dispatches
         .iter()
         .map(|d| {
             let result = match d {
-                Dispatch::Vercel { project } => vercel
-                    .ok_or_else(|| anyhow!("no `vercel-token` was given"))
-                    .and_then(|v| v.redeploy(project)),
+                Dispatch::Vercel { project } => writers.vercel().and_then(|v| v.redeploy(project)),
+                Dispatch::Fly { app } => roll_fly(writers, app),
+                Dispatch::Netlify { site } => writers.netlify().and_then(|n| n.build(site)),
                 _ => github
                     .ok_or_else(|| anyhow!("no `github-token` was given"))
                     .and_then(|g| g.dispatch(d, payload)),
@@ -101,6 +96,38 @@ pub fn dispatch(
             Delivery::new(format!("dispatch:{}", d.spec()), result)
         })
         .collect()
+}
+
+/// Updates the app's started machines to read the highest secrets version
+/// this run wrote; machines in other states are named, left alone.
+fn roll_fly(writers: &Writers, app: &str) -> Result<()> {
+    let fly = writers.fly()?;
+    let Some(version) = writers.fly_version(app) else {
+        return Err(anyhow!(
+            "rolling Fly app {app}: no secret of the app was written, so there is no new secrets version to read"
+        ));
+    };
+    let rolled = fly.roll(app, version)?;
+    workflow::log(&format!(
+        "Fly app {app}: machines updated to read secrets version {version}: {}",
+        names(rolled.updated.iter().cloned())
+    ));
+    if !rolled.left_alone.is_empty() {
+        workflow::log(&format!(
+            "Fly app {app}: machines left alone, each picks up the secret when it is next updated: {}",
+            names(rolled.left_alone.iter().map(|(id, state)| format!("{id} ({state})")))
+        ));
+    }
+    Ok(())
+}
+
+/// `a, b` or `none`.
+fn names(items: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = items.collect();
+    match all.is_empty() {
+        true => "none".to_owned(),
+        false => all.join(", "),
+    }
 }
 
 /// POSTs `message` to the webhook. The generic JSON one always carries a

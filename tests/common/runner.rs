@@ -308,6 +308,18 @@ impl RunResult {
         self.outputs.get(name).map(String::as_str)
     }
 
+    /// The first entry of the `results` output whose `field` is `value`.
+    pub fn results_entry(&self, field: &str, value: &str) -> serde_json::Value {
+        let text = self
+            .output("results")
+            .unwrap_or_else(|| panic!("no results output\n{}", self.stdout));
+        let results: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        results
+            .into_iter()
+            .find(|e| e[field] == value)
+            .unwrap_or_else(|| panic!("no results entry with {field} {value}: {text}"))
+    }
+
     /// Panics with both streams when the exit code is not `code`, so a
     /// failing test shows why.
     pub fn assert_exit(&self, code: i32) -> &RunResult {
