@@ -18,7 +18,6 @@ pub mod workflow;
 use inputs::{BadInput, Command};
 use workflow::Workflow;
 
-
 /// The whole program: arguments and environment in, exit code out.
 pub fn main(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> u8 {
     let wf = Workflow::from_env(env);

@@ -226,7 +226,11 @@ mod tests {
             );
         }
         let last = Expiry::of(&jwt(r#"{"exp":253402300799}"#)).at();
-        assert_eq!(last.map(|t| humantime::format_rfc3339_seconds(t).to_string()).as_deref(), Some("9999-12-31T23:59:59Z"));
+        assert_eq!(
+            last.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                .as_deref(),
+            Some("9999-12-31T23:59:59Z")
+        );
     }
 
     #[test]
