@@ -28,13 +28,14 @@ pub fn agent() -> ureq::Agent {
         // the proxy `proxy::route` picks for its URL (never one for loopback).
         .proxy(None)
         .tls_config(crate::http::tls::ureq_config())
-        // ureq's default buffers are 128 KiB each: each an mmap, zero-filled
-        // and unmapped per connection. The input one must hold a whole
-        // response head: just over ureq's 64 KiB limit on one, so that a
-        // longer head is still reported as too big. The output one holds
-        // only our small request heads (bodies go through in pieces).
-        .input_buffer_size(65 * 1024)
-        .output_buffer_size(16 * 1024)
+        // ureq's default buffers are 128 KiB each, zero-filled byte by byte
+        // per connection. The APIs' answer heads are a few KiB: a head is
+        // held up to 16 KiB (longer is reported as too big), so the input
+        // buffer holds just over that. The output one holds only our small
+        // request heads (bodies go through in pieces).
+        .max_response_header_size(16 * 1024)
+        .input_buffer_size(17 * 1024)
+        .output_buffer_size(4 * 1024)
         .build();
     ureq::Agent::with_parts(
         config,
