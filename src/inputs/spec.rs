@@ -13,7 +13,7 @@ pub struct InputSpec {
 /// Every input the action declares, in `action.yml` order.
 pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "organization", default: "", help: "Turso organization slug (required)" },
-    InputSpec { name: "group", default: "", help: "Turso group whose tokens are rotated (required unless `groups`)" },
+    InputSpec { name: "group", default: "", help: "Turso group whose tokens are rotated (required unless `groups`, `database` or `databases`)" },
     InputSpec { name: "groups", default: "", help: "Several groups, one per line: `group=SECRET` or `group=TARGET` (see `secrets`)" },
     InputSpec { name: "database", default: "", help: "Rotate one database's tokens instead of a group's (instead of `group`)" },
     InputSpec { name: "databases", default: "", help: "Several databases, one per line: `database=SECRET` or `database=TARGET`, as in `groups`" },
