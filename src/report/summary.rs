@@ -46,7 +46,7 @@ fn previous_token_lines(outcomes: &[GroupOutcome]) -> String {
     let mut text = String::new();
     for o in outcomes {
         match (o.revocation, o.previous_expiry) {
-            (Some(Revocation::Proven), _) => text.push_str("Previous token refused: revocation proven.\n\n"),
+            (Some(Revocation::Proven), _) => text.push_str("Proof: previous token refused: revocation proven.\n\n"),
             (Some(Revocation::StillAccepted), _) => text.push_str(
                 "**The previous token still works**: the invalidation did not take effect.\n\n",
             ),
