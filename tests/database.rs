@@ -50,12 +50,25 @@ fn a_database_rotation_kills_that_databases_tokens_only() {
 
     assert_eq!(world.turso.database_rotations("users"), 1);
     assert_eq!(world.turso.rotations("prod"), 0, "the group was not rotated");
-    assert!(!world.turso.token_valid_for("users", &old), "the database's old token is dead");
-    assert!(world.turso.token_valid_for("orders", &other), "another database's token lives");
-    assert!(world.turso.token_valid_for("users", &group_token), "the group's tokens live");
+    assert!(
+        !world.turso.token_valid_for("users", &old),
+        "the database's old token is dead"
+    );
+    assert!(
+        world.turso.token_valid_for("orders", &other),
+        "another database's token lives"
+    );
+    assert!(
+        world.turso.token_valid_for("users", &group_token),
+        "the group's tokens live"
+    );
 
     let token = result.output("token").expect("the token output");
-    assert_eq!(world.secret().as_deref(), Some(token), "the secret holds the issued token");
+    assert_eq!(
+        world.secret().as_deref(),
+        Some(token),
+        "the secret holds the issued token"
+    );
     assert!(world.turso.token_valid_for("users", token));
     assert_eq!(world.turso.claims(token)["id"], world.turso.database_id("users"));
 
@@ -67,13 +80,23 @@ fn a_database_rotation_kills_that_databases_tokens_only() {
     // 3 Turso requests: the database, rotate, create.
     let calls: Vec<String> = world.turso.requests().iter().map(|r| r.line()).collect();
     assert_eq!(calls.len(), 3, "{calls:?}");
-    assert!(calls[0].starts_with("GET /v1/organizations/acme/databases/users"), "{calls:?}");
+    assert!(
+        calls[0].starts_with("GET /v1/organizations/acme/databases/users"),
+        "{calls:?}"
+    );
     assert!(calls[1].contains("/databases/users/auth/rotate"), "{calls:?}");
     assert!(calls[2].contains("/databases/users/auth/tokens"), "{calls:?}");
 
-    assert!(result.summary.contains("database `users` of group `prod`"), "{}", result.summary);
+    assert!(
+        result.summary.contains("database `users` of group `prod`"),
+        "{}",
+        result.summary
+    );
     let audit = audit_line(&result);
-    assert_eq!((audit["database"].as_str(), audit["group"].as_str()), (Some("users"), Some("prod")));
+    assert_eq!(
+        (audit["database"].as_str(), audit["group"].as_str()),
+        (Some("users"), Some("prod"))
+    );
     assert_eq!(result.output("revocation-proven"), Some(""));
     common::world::leaks(&result, Some(token));
 }
@@ -106,7 +129,10 @@ fn a_database_that_rotates_only_with_its_group_changes_nothing() {
     assert_eq!(world.turso.count("POST", "/auth/tokens"), 0, "no token minted");
     assert_eq!(world.secret(), None);
     let error = result.error_line();
-    assert!(error.contains("group `prod`") && error.contains("`group: prod`"), "{error}");
+    assert!(
+        error.contains("group `prod`") && error.contains("`group: prod`"),
+        "{error}"
+    );
     assert!(error.contains("Nothing changed"), "{error}");
     assert!(error.contains("Database `users` of group `prod`"), "{error}");
 }
@@ -123,7 +149,10 @@ fn several_databases_each_have_their_token_output() {
     result.assert_exit(0);
     for (db, secret) in [("users", "TURSO_USERS_TOKEN"), ("orders", "TURSO_ORDERS_TOKEN")] {
         let token = result.output(&format!("token-{db}")).expect("token-<database>");
-        assert_eq!(world.github.secret(Scope::repo("acme/app"), secret).as_deref(), Some(token));
+        assert_eq!(
+            world.github.secret(Scope::repo("acme/app"), secret).as_deref(),
+            Some(token)
+        );
         assert!(world.turso.token_valid_for(db, token));
         assert_eq!(world.turso.database_rotations(db), 1);
     }
@@ -137,11 +166,31 @@ fn several_databases_each_have_their_token_output() {
 fn what_is_rotated_is_named_once() {
     let world = world();
     let cases = [
-        ("group and database", vec![("group", "prod"), ("database", "users")], "conflict"),
-        ("groups and databases", vec![("group", ""), ("groups", "prod=A"), ("databases", "users=B")], "conflict"),
-        ("database and databases", vec![("group", ""), ("database", "users"), ("databases", "orders=B")], "conflict"),
-        ("a database twice", vec![("group", ""), ("secret-name", ""), ("databases", "users=A\nusers=B")], "twice"),
-        ("not a slug", vec![("group", ""), ("database", "users/../x")], "database"),
+        (
+            "group and database",
+            vec![("group", "prod"), ("database", "users")],
+            "conflict",
+        ),
+        (
+            "groups and databases",
+            vec![("group", ""), ("groups", "prod=A"), ("databases", "users=B")],
+            "conflict",
+        ),
+        (
+            "database and databases",
+            vec![("group", ""), ("database", "users"), ("databases", "orders=B")],
+            "conflict",
+        ),
+        (
+            "a database twice",
+            vec![("group", ""), ("secret-name", ""), ("databases", "users=A\nusers=B")],
+            "twice",
+        ),
+        (
+            "not a slug",
+            vec![("group", ""), ("database", "users/../x")],
+            "database",
+        ),
     ];
     for (case, inputs, named) in cases {
         let runner = inputs
@@ -174,7 +223,11 @@ fn a_refused_previous_token_proves_the_revocation() {
         .run();
     result.assert_exit(0);
     assert_eq!(result.output("revocation-proven"), Some("true"));
-    assert!(result.summary.contains("previous token refused: revocation proven"), "{}", result.summary);
+    assert!(
+        result.summary.contains("previous token refused: revocation proven"),
+        "{}",
+        result.summary
+    );
     assert_eq!(audit_line(&result)["revocation"], "proven");
     assert!(result.masked().contains(&previous), "the previous token is masked");
     // Tried once in preflight, once after the writes.

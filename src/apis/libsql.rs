@@ -58,7 +58,11 @@ pub fn select_one(database_url: &str, token: &Secret, policy: &Policy, what: &st
             status,
             cause: cause(status, &reply.body),
         }),
-        status => bail!("{what}: HTTP {status}{}: {}", detail(&reply.body), cause(status, &reply.body)),
+        status => bail!(
+            "{what}: HTTP {status}{}: {}",
+            detail(&reply.body),
+            cause(status, &reply.body)
+        ),
     }
 }
 
@@ -73,7 +77,9 @@ pub fn verify(database_url: &str, token: &Secret, policy: &Policy) -> Result<()>
             Answer::Accepted => return Ok(()),
             // Only while the key may still be propagating, and never into
             // the time kept for writing the token.
-            Answer::Refused { status, cause } if started.elapsed() + wait < PROPAGATION && wait < policy.remaining() => {
+            Answer::Refused { status, cause }
+                if started.elapsed() + wait < PROPAGATION && wait < policy.remaining() =>
+            {
                 workflow::log(&format!(
                     "{what}: HTTP {status} ({cause}), the new key may still be propagating; retrying in {:.1}s",
                     wait.as_secs_f64()
@@ -91,7 +97,13 @@ pub fn verify(database_url: &str, token: &Secret, policy: &Policy) -> Result<()>
 /// Whether the database refuses `token` within `window`: tried again while
 /// it is accepted, as the invalidation reaches the database; the last
 /// answer.
-pub fn refused_within(database_url: &str, token: &Secret, policy: &Policy, window: Duration, what: &str) -> Result<Answer> {
+pub fn refused_within(
+    database_url: &str,
+    token: &Secret,
+    policy: &Policy,
+    window: Duration,
+    what: &str,
+) -> Result<Answer> {
     let started = Instant::now();
     let mut wait = Duration::from_millis(500);
     loop {
@@ -135,7 +147,10 @@ pub fn cause(status: u16, body: &str) -> String {
         ("The JWT is invalid", INVALID),
         ("The JWT has expired", EXPIRED),
         ("Expected authorization header but none given", NO_TOKEN),
-        ("authentication scheme in the `Authorization` HTTP header is not supported", SCHEME),
+        (
+            "authentication scheme in the `Authorization` HTTP header is not supported",
+            SCHEME,
+        ),
         ("Authorization forbidden", FORBIDDEN),
     ];
     if let Some((_, cause)) = known.iter().find(|(t, _)| text.contains(t)) {
@@ -174,13 +189,22 @@ mod tests {
         assert_eq!(cause(401, &coded("AUTH_JWT_EXPIRED")), EXPIRED);
         assert_eq!(cause(401, &coded("AUTH_HEADER_NOT_FOUND")), NO_TOKEN);
         assert_eq!(cause(401, r#"{"error":"Unauthorized: `The JWT is invalid`"}"#), INVALID);
-        assert_eq!(cause(401, r#"{"error":"Unauthorized: `The JWT has expired`"}"#), EXPIRED);
         assert_eq!(
-            cause(401, r#"{"error":"Unauthorized: `Expected authorization header but none given`"}"#),
+            cause(401, r#"{"error":"Unauthorized: `The JWT has expired`"}"#),
+            EXPIRED
+        );
+        assert_eq!(
+            cause(
+                401,
+                r#"{"error":"Unauthorized: `Expected authorization header but none given`"}"#
+            ),
             NO_TOKEN
         );
         assert_eq!(
-            cause(403, r#"{"error":"Authorization forbidden: Current session doesn't not have Read permission to namespace x"}"#),
+            cause(
+                403,
+                r#"{"error":"Authorization forbidden: Current session doesn't not have Read permission to namespace x"}"#
+            ),
             FORBIDDEN
         );
         assert_eq!(cause(404, r#"{"error":"Namespace `x` doesn't exist"}"#), NO_DATABASE);

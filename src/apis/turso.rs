@@ -17,7 +17,8 @@ use crate::secret::Secret;
 const MINT_COMMAND: &str = "turso auth api-tokens mint NAME --org ORG --group GROUP --scope read --scope group:mint-token --scope group:rotate-creds";
 
 /// The scopes of a least-privilege token for a database run.
-pub(super) const DATABASE_MINT_COMMAND: &str = "turso auth api-tokens mint NAME --org ORG --scope read --scope db:rotate-creds --scope db:mint-token";
+pub(super) const DATABASE_MINT_COMMAND: &str =
+    "turso auth api-tokens mint NAME --org ORG --scope read --scope db:rotate-creds --scope db:mint-token";
 
 /// How errors name this API.
 pub(super) const TURSO_API: &str = "the Turso API";

@@ -25,7 +25,10 @@ impl Database {
     pub fn url(&self) -> Option<String> {
         let host = self.hostname.as_deref()?.trim_end_matches('/');
         let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        let valid = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
         if !valid {
             return None;
         }
@@ -70,7 +73,15 @@ impl Turso {
     /// with a 400 that changed nothing: the error says to rotate `group`.
     pub fn rotate_database(&self, db: &str, group: &str, policy: &Policy) -> Result<()> {
         let what = format!("invalidating the tokens of database `{db}`");
-        let result = self.call_at(policy, "POST", Route::Database(db), "/auth/rotate", None, &what, "db:rotate-creds");
+        let result = self.call_at(
+            policy,
+            "POST",
+            Route::Database(db),
+            "/auth/rotate",
+            None,
+            &what,
+            "db:rotate-creds",
+        );
         match result {
             Err(e) if e.downcast_ref::<Refused>().is_some_and(|r| r.status == 400 && r.message.contains(ROTATES_WITH_GROUP)) => {
                 Err(anyhow::Error::new(Refused {
@@ -93,7 +104,15 @@ impl Turso {
     /// `allowed_aws_vpc_ids` that may refuse the runner's address.
     pub fn allow_rules(&self, db: &str, policy: &Policy) -> Result<Vec<String>> {
         let what = format!("reading the configuration of database `{db}`");
-        let reply = self.call_at(policy, "GET", Route::Database(db), "/configuration", None, &what, "read")?;
+        let reply = self.call_at(
+            policy,
+            "GET",
+            Route::Database(db),
+            "/configuration",
+            None,
+            &what,
+            "read",
+        )?;
         #[derive(Deserialize)]
         struct Answer {
             #[serde(default)]
@@ -103,7 +122,10 @@ impl Turso {
         }
         let answer: Answer = reply.parse(&what, TURSO_API, "`allowed_ips`")?;
         let mut rules = Vec::new();
-        for (name, list) in [("allowed_ips", answer.allowed_ips), ("allowed_aws_vpc_ids", answer.allowed_aws_vpc_ids)] {
+        for (name, list) in [
+            ("allowed_ips", answer.allowed_ips),
+            ("allowed_aws_vpc_ids", answer.allowed_aws_vpc_ids),
+        ] {
             if list.is_some_and(|l| !l.is_empty()) {
                 rules.push(name.to_owned());
             }
@@ -123,7 +145,10 @@ mod tests {
             hostname: Some(host.into()),
             delete_protection: None,
         };
-        assert_eq!(db("users-acme.turso.io").url().as_deref(), Some("https://users-acme.turso.io"));
+        assert_eq!(
+            db("users-acme.turso.io").url().as_deref(),
+            Some("https://users-acme.turso.io")
+        );
         assert_eq!(db("127.0.0.1:8080").url().as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(db("evil/path?x").url(), None);
     }

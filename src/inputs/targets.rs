@@ -129,7 +129,9 @@ impl fmt::Display for Target {
 pub enum Subject {
     Group,
     /// One database; `group` is its group, once preflight has read it.
-    Database { group: Option<String> },
+    Database {
+        group: Option<String>,
+    },
 }
 
 /// One group (or database) to rotate and the secrets its new token goes to.
@@ -305,7 +307,14 @@ pub(super) fn plans(raw: &Raw, runner: &Runner, dry_run: bool) -> Result<Vec<Gro
         Rotated::Group | Rotated::Groups => Subject::Group,
         Rotated::Database | Rotated::Databases => Subject::Database { group: None },
     };
-    with_token_files(raw, groups, subject, runner.actions, runner.workspace.as_deref(), dry_run)
+    with_token_files(
+        raw,
+        groups,
+        subject,
+        runner.actions,
+        runner.workspace.as_deref(),
+        dry_run,
+    )
 }
 
 /// Which of `group`, `groups`, `database`, `databases` names what is rotated.
@@ -326,7 +335,10 @@ impl Rotated {
     ];
 
     fn input(self) -> &'static str {
-        Rotated::ALL.iter().find(|(r, _)| *r == self).map_or("group", |(_, i)| i)
+        Rotated::ALL
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("group", |(_, i)| i)
     }
 
     /// What one of its names is, in an error.

@@ -36,7 +36,10 @@ pub(super) fn write(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], d
         invalidated(outcomes),
     );
     // `previous-token` names one group or database: its proof is the run's.
-    let proven = outcomes.iter().map(GroupOutcome::revocation_proven).find(|p| !p.is_empty());
+    let proven = outcomes
+        .iter()
+        .map(GroupOutcome::revocation_proven)
+        .find(|p| !p.is_empty());
     outputs.insert("revocation-proven".into(), json!(proven.unwrap_or_default()));
     if let Err(e) = wf.outputs(outputs, &tokens, inputs.show_token) {
         wf.annotate("warning", &format!("{e:#}"));

@@ -69,7 +69,8 @@ pub(super) fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -
 }
 
 /// The error of a previous token that outlived the invalidation.
-const STILL_ACCEPTED: &str = "the previous token still works after the invalidation: the invalidation did not take effect";
+const STILL_ACCEPTED: &str =
+    "the previous token still works after the invalidation: the invalidation did not take effect";
 
 /// "Group `prod`", or "Database `users` of group `prod`".
 fn subject(outcome: &GroupOutcome) -> String {

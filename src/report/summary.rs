@@ -47,9 +47,9 @@ fn previous_token_lines(outcomes: &[GroupOutcome]) -> String {
     for o in outcomes {
         match (o.revocation, o.previous_expiry) {
             (Some(Revocation::Proven), _) => text.push_str("Proof: previous token refused: revocation proven.\n\n"),
-            (Some(Revocation::StillAccepted), _) => text.push_str(
-                "**The previous token still works**: the invalidation did not take effect.\n\n",
-            ),
+            (Some(Revocation::StillAccepted), _) => {
+                text.push_str("**The previous token still works**: the invalidation did not take effect.\n\n")
+            }
             (None, Some(expiry)) => text.push_str(&format!(
                 "Previous token: not invalidated (mode `roll`), {}.\n\n",
                 match expiry {

@@ -13,8 +13,8 @@ use super::group::Group;
 use super::preflight::{group_failure, Preflight};
 use crate::apis::libsql::{self, Answer};
 use crate::apis::turso::Expiry;
-use crate::inputs::{GroupPlan, Inputs, Mode};
 use crate::http::retry::Policy;
+use crate::inputs::{GroupPlan, Inputs, Mode};
 use crate::report::{GroupOutcome, Revocation};
 use crate::workflow::{self, Workflow};
 
