@@ -7,7 +7,7 @@ mod common;
 use serde_json::{json, Value};
 
 use common::world::{World, API_TOKEN, GH_TOKEN};
-use common::{Fault, FaultAction, LibsqlErrors, RunResult, Runner, Scope};
+use common::{Fault, FaultAction, LibsqlErrors, RunResult, Runner, Scope, Webhook};
 
 /// Group `prod` with databases `users` and `orders`.
 fn world() -> World {
@@ -218,11 +218,19 @@ fn verify_false_turns_every_check_off() {
 fn a_refused_previous_token_proves_the_revocation() {
     let world = world();
     let previous = world.turso.issue_database_token("users");
+    let hook = Webhook::start("/services/T000/B000/XXXXsecretXXXX");
     let result = with_previous(&world, &previous)
         .input("audit-file", "audit.jsonl")
+        .input("notify-url", &hook.notify_url())
+        .input("notify-format", "slack")
         .run();
     result.assert_exit(0);
     assert_eq!(result.output("revocation-proven"), Some("true"));
+    let message = hook.messages()[0].json().to_string();
+    assert!(
+        message.contains("previous token refused: revocation proven"),
+        "{message}"
+    );
     assert!(
         result.summary.contains("previous token refused: revocation proven"),
         "{}",
