@@ -158,6 +158,31 @@ fn fly_and_netlify_targets_a_machine_roll_and_a_build() {
 }
 
 #[test]
+fn a_database_rotation_proven_by_the_previous_token() {
+    let world = World::new();
+    world.turso.add_database("prod", "users");
+    let previous = world.turso.issue_database_token("users");
+    let runner = world
+        .runner()
+        .input("group", "")
+        .input("database", "users")
+        .input("previous-token", &previous)
+        .secrets(&[API_TOKEN, GH_TOKEN, &previous]);
+    run_and_check(&world, runner, "database");
+    // A roll of the database mints without rotating. (The configuration
+    // read after a failed verification is not in the trimmed document.)
+    let runner = world
+        .runner()
+        .input("group", "")
+        .input("database", "users")
+        .input("mode", "roll")
+        .input("expiration", "1d")
+        .input("authorization", "read-only")
+        .input("read-attach-databases", "users");
+    run_and_check(&world, runner, "database roll");
+}
+
+#[test]
 fn repository_and_workflow_dispatches() {
     let world = World::new();
     world.github.add_repo("acme/deploy");

@@ -16,8 +16,12 @@ use crate::secret::Secret;
 /// Scopes a least-privilege API token needs, for the 403 hint.
 const MINT_COMMAND: &str = "turso auth api-tokens mint NAME --org ORG --group GROUP --scope read --scope group:mint-token --scope group:rotate-creds";
 
+/// The scopes of a least-privilege token for a database run.
+pub(super) const DATABASE_MINT_COMMAND: &str =
+    "turso auth api-tokens mint NAME --org ORG --scope read --scope db:rotate-creds --scope db:mint-token";
+
 /// How errors name this API.
-const TURSO_API: &str = "the Turso API";
+pub(super) const TURSO_API: &str = "the Turso API";
 
 /// A client bound to one organization. Each call takes the retry policy
 /// it must keep to: the rotate call keeps time back for what follows it.
@@ -74,6 +78,11 @@ impl Turso {
 
     /// Mints a new group token; call after [`Turso::rotate`], which would kill it.
     pub fn create_token(&self, group: &str, request: &TokenRequest, policy: &Policy) -> Result<Secret> {
+        self.mint(Route::Group(group), request, policy)
+    }
+
+    /// `auth/tokens` of a group or a database.
+    pub(super) fn mint(&self, route: Route, request: &TokenRequest, policy: &Policy) -> Result<Secret> {
         let query = format!(
             "/auth/tokens?expiration={}&authorization={}",
             segment(request.expiration.as_query()),
@@ -81,8 +90,11 @@ impl Turso {
         );
         let body = (!request.read_attach.is_empty())
             .then(|| json!({ "permissions": { "read_attach": { "databases": request.read_attach } } }));
-        let what = format!("creating a token for group `{group}`");
-        let reply = self.call(policy, "POST", group, &query, body, &what, "group:mint-token")?;
+        let (what, scope) = match route {
+            Route::Group(group) => (format!("creating a token for group `{group}`"), "group:mint-token"),
+            Route::Database(db) => (format!("creating a token for database `{db}`"), "db:mint-token"),
+        };
+        let reply = self.call_at(policy, "POST", route, &query, body, &what, scope)?;
         #[derive(Deserialize)]
         struct Answer {
             jwt: String,
@@ -108,11 +120,31 @@ impl Turso {
         what: &str,
         scope: &str,
     ) -> Result<Reply> {
+        self.call_at(policy, method, Route::Group(group), tail, body, what, scope)
+    }
+
+    /// A call under `/v1/organizations/{org}/groups/{group}` or
+    /// `…/databases/{db}`; an error names the likely cause.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn call_at(
+        &self,
+        policy: &Policy,
+        method: &str,
+        route: Route,
+        tail: &str,
+        body: Option<Value>,
+        what: &str,
+        scope: &str,
+    ) -> Result<Reply> {
+        let (kind, name) = match route {
+            Route::Group(group) => ("groups", group),
+            Route::Database(db) => ("databases", db),
+        };
         let url = format!(
-            "{}/v1/organizations/{}/groups/{}{tail}",
+            "{}/v1/organizations/{}/{kind}/{}{tail}",
             self.base,
             segment(&self.organization),
-            segment(group)
+            segment(name)
         );
         let reply = Call::json(method, url, &self.token, body)
             .send(&self.agent, policy, what)
@@ -121,10 +153,12 @@ impl Turso {
             return Ok(reply);
         }
         let message = turso_error(&reply.body);
-        let hint = match reply.status {
-            401 => "the Turso API token is invalid or expired (input `api-token`)".to_owned(),
-            403 => format!("the Turso API token lacks the `{scope}` scope for this group; a least-privilege token: `{MINT_COMMAND}`"),
-            404 => format!("no group `{group}` in organization `{}`: check the `organization` and `group` inputs", self.organization),
+        let hint = match (reply.status, route) {
+            (401, _) => "the Turso API token is invalid or expired (input `api-token`)".to_owned(),
+            (403, Route::Group(_)) => format!("the Turso API token lacks the `{scope}` scope for this group; a least-privilege token: `{MINT_COMMAND}`"),
+            (403, Route::Database(_)) => format!("the Turso API token lacks the `{scope}` scope for this database; a least-privilege token: `{DATABASE_MINT_COMMAND}`"),
+            (404, Route::Group(group)) => format!("no group `{group}` in organization `{}`: check the `organization` and `group` inputs", self.organization),
+            (404, Route::Database(db)) => format!("no database `{db}` in organization `{}`: check the `organization` and `database` inputs", self.organization),
             _ => "unexpected answer from the Turso API".to_owned(),
         };
         let refused = anyhow::Error::new(Refused {
@@ -137,6 +171,13 @@ impl Turso {
             false => refused,
         })
     }
+}
+
+/// Where a call goes: a group's routes or a database's.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Route<'a> {
+    Group(&'a str),
+    Database(&'a str),
 }
 
 /// Turso's `{"error": "..."}` text, or an excerpt of the body.

@@ -31,7 +31,7 @@ pub use durations::{parse_duration, Limits};
 pub use error::BadInput;
 pub use raw::input_var;
 pub use spec::{help, InputSpec, INPUTS};
-pub use targets::{GroupPlan, NetlifyContexts, Platform, Scope, Target, VercelTargets, Visibility};
+pub use targets::{GroupPlan, NetlifyContexts, Platform, Scope, Subject, Target, VercelTargets, Visibility};
 pub use turso::{Authorization, Expiration, Mode};
 pub use values::{host_of, secret_name, slug, url, Repo};
 
@@ -76,11 +76,16 @@ pub struct Inputs {
     pub turso_api_url: String,
     /// Database whose `SELECT 1` proves the new token works.
     pub database_url: Option<String>,
+    /// `verify: false`: no `SELECT 1`, not even on a database's own host.
+    pub verify: bool,
+    /// The token this run replaces, to prove it dead after the invalidation.
+    pub previous_token: Option<Secret>,
     /// Where one JSON line per rotation is appended.
     pub audit_file: Option<PathBuf>,
     /// Why this rotation happens, for the summary and audit trail.
     pub reason: Option<String>,
-    /// `groups` was given: each token is the output `token-<group>`, never `token`.
+    /// `groups` or `databases` was given: each token is the output
+    /// `token-<group>` (`token-<database>`), never `token`.
     pub per_group_outputs: bool,
     /// Attempts per request and the run's deadline.
     pub limits: Limits,
@@ -133,6 +138,9 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
     let platforms = access::platforms(raw, &runner, dry_run, needs)?;
     let turso_api_url = turso::api_url(raw)?;
     let database_url = turso::database_url(raw, plans.len())?;
+    // `verify` defaults to `true`: unset is on.
+    let verify = raw.get("verify").is_none() || boolean(raw, "verify")?;
+    let previous_token = turso::previous_token(raw, &plans, database_url.is_some(), verify, token.mode)?;
     let audit_file = match raw.get("audit-file") {
         Some(p) => Some(file_path(
             "audit-file",
@@ -159,9 +167,11 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         dry_run,
         turso_api_url,
         database_url,
+        verify,
+        previous_token,
         audit_file,
         reason: raw.get("reason"),
-        per_group_outputs: raw.get("groups").is_some(),
+        per_group_outputs: raw.get("groups").or_else(|| raw.get("databases")).is_some(),
         limits,
         dispatch,
         dispatcher,

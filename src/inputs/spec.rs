@@ -13,8 +13,10 @@ pub struct InputSpec {
 /// Every input the action declares, in `action.yml` order.
 pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "organization", default: "", help: "Turso organization slug (required)" },
-    InputSpec { name: "group", default: "", help: "Turso group whose tokens are rotated (required unless `groups`)" },
+    InputSpec { name: "group", default: "", help: "Turso group whose tokens are rotated (required unless `groups`, `database` or `databases`)" },
     InputSpec { name: "groups", default: "", help: "Several groups, one per line: `group=SECRET` or `group=TARGET` (see `secrets`)" },
+    InputSpec { name: "database", default: "", help: "Rotate one database's tokens instead of a group's (instead of `group`)" },
+    InputSpec { name: "databases", default: "", help: "Several databases, one per line: `database=SECRET` or `database=TARGET`, as in `groups`" },
     InputSpec { name: "api-token", default: "", help: "Turso Platform API token (default: env TURSO_API_TOKEN)" },
     InputSpec { name: "expiration", default: "never", help: "New token lifetime: `never` or a duration like `7d`, `2w1d30m` (units w d h m s)" },
     InputSpec { name: "authorization", default: "full-access", help: "`full-access` or `read-only`" },
@@ -31,6 +33,8 @@ pub const INPUTS: &[InputSpec] = &[
     InputSpec { name: "github-token", default: "", help: "Token allowed to write the secret (required unless dry-run)" },
     InputSpec { name: "dry-run", default: "false", help: "Preflight only: check access, change nothing" },
     InputSpec { name: "database-url", default: "", help: "libsql:// or https:// URL of a database in the group: the new token must run `SELECT 1` before it is written" },
+    InputSpec { name: "verify", default: "true", help: "`false`: no `SELECT 1` check of the new token, even where a database is known" },
+    InputSpec { name: "previous-token", default: "", help: "The token this run replaces (e.g. the current secret): after the invalidation it must be refused, proving the old token dead" },
     InputSpec { name: "token-file", default: "./turso-rotate-<group>.token", help: "Outside Actions: where the new token goes (mode 0600) if the secret write fails" },
     InputSpec { name: "audit-file", default: "", help: "Append one JSON line per rotation to this file (never a token)" },
     InputSpec { name: "reason", default: "", help: "Why this rotation happens; shown in the summary and audit trail" },

@@ -1,6 +1,6 @@
 //! Where the new tokens go: target syntax (`secret-name`, `secrets`,
-//! `groups`), the scopes of each platform, and the plan of every group,
-//! with no secret named twice.
+//! `groups`, `databases`), the scopes of each platform, and the plan of
+//! every group (or database), with no secret named twice.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -178,13 +178,62 @@ impl fmt::Display for Target {
     }
 }
 
-/// One group to rotate and the secrets its new token goes to.
+/// What a plan rotates: a whole group's tokens, or one database's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Group,
+    /// One database; `group` is its group, once preflight has read it.
+    Database {
+        group: Option<String>,
+    },
+}
+
+/// One group (or database) to rotate and the secrets its new token goes to.
 #[derive(Debug, Clone)]
 pub struct GroupPlan {
+    /// The group's name, or the database's: it names the `token-<name>`
+    /// output and the token file.
     pub group: String,
+    pub subject: Subject,
     pub targets: Vec<Target>,
     /// Outside Actions: where the token is saved if a write fails.
     pub token_file: PathBuf,
+}
+
+impl GroupPlan {
+    /// The database rotated, if the plan rotates one.
+    pub fn database(&self) -> Option<&str> {
+        matches!(self.subject, Subject::Database { .. }).then_some(self.group.as_str())
+    }
+
+    /// The group: the one rotated, or the database's (once known).
+    pub fn group_of(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Group => Some(&self.group),
+            Subject::Database { group } => group.as_deref(),
+        }
+    }
+
+    /// The plan's names for JSON: `group`, and `database` for a database.
+    pub fn name_fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("group".into(), self.group_of().into());
+        if let Some(db) = self.database() {
+            fields.insert("database".into(), db.into());
+        }
+        fields
+    }
+}
+
+impl fmt::Display for GroupPlan {
+    /// "group `prod`", or "database `users` of group `prod`".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.subject {
+            Subject::Group => write!(f, "group `{}`", self.group),
+            Subject::Database { group: Some(group) } => write!(f, "database `{}` of group `{group}`", self.group),
+            Subject::Database { group: None } => write!(f, "database `{}`", self.group),
+        }
+    }
 }
 
 /// What a bare secret name (`secret-name`, `group=NAME`) resolves against.
@@ -322,14 +371,74 @@ pub(super) fn plans(raw: &Raw, runner: &Runner, dry_run: bool) -> Result<Vec<Gro
         None => None,
     };
     let ctx = TargetContext::new(raw, repository)?;
-    let groups = groups(raw, &ctx)?;
+    let subject = rotated(raw)?;
+    let groups = groups(raw, &ctx, subject)?;
     each_secret_once(raw, &groups, dry_run)?;
-    with_token_files(raw, groups, runner.actions, runner.workspace.as_deref(), dry_run)
+    let subject = match subject {
+        Rotated::Group | Rotated::Groups => Subject::Group,
+        Rotated::Database | Rotated::Databases => Subject::Database { group: None },
+    };
+    with_token_files(
+        raw,
+        groups,
+        subject,
+        runner.actions,
+        runner.workspace.as_deref(),
+        dry_run,
+    )
+}
+
+/// Which of `group`, `groups`, `database`, `databases` names what is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rotated {
+    Group,
+    Groups,
+    Database,
+    Databases,
+}
+
+impl Rotated {
+    const ALL: [(Rotated, &'static str); 4] = [
+        (Rotated::Group, "group"),
+        (Rotated::Groups, "groups"),
+        (Rotated::Database, "database"),
+        (Rotated::Databases, "databases"),
+    ];
+
+    fn input(self) -> &'static str {
+        Rotated::ALL
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("group", |(_, i)| i)
+    }
+
+    /// What one of its names is, in an error.
+    fn noun(self) -> &'static str {
+        match self {
+            Rotated::Group | Rotated::Groups => "group",
+            Rotated::Database | Rotated::Databases => "database",
+        }
+    }
+}
+
+/// Exactly one of `group`, `groups`, `database` and `databases`.
+fn rotated(raw: &Raw) -> Result<Rotated, BadInput> {
+    let given: Vec<(Rotated, &str)> = Rotated::ALL
+        .into_iter()
+        .filter(|(_, input)| raw.get(input).is_some())
+        .collect();
+    match given[..] {
+        [] => bad("Input `group` is required: the Turso group whose tokens are rotated (or `database`, to rotate one database's)."),
+        [(one, _)] => Ok(one),
+        [(_, a), (_, b), ..] => bad(format!(
+            "Inputs `{a}` and `{b}` conflict: give one of `group`, `groups`, `database` and `databases`."
+        )),
+    }
 }
 
 /// Each group and its targets: `group` with `secret-name` and `secrets`,
 /// or `groups`, a line a group.
-fn groups(raw: &Raw, ctx: &TargetContext) -> Result<Vec<(String, Vec<Target>)>, BadInput> {
+fn groups(raw: &Raw, ctx: &TargetContext, rotated: Rotated) -> Result<Vec<(String, Vec<Target>)>, BadInput> {
     let mut shared = Vec::new();
     if let Some(name) = raw.get("secret-name") {
         shared.push(ctx.target("secret-name", &name)?);
@@ -339,23 +448,24 @@ fn groups(raw: &Raw, ctx: &TargetContext) -> Result<Vec<(String, Vec<Target>)>, 
     }
 
     let mut plans: Vec<(String, Vec<Target>)> = Vec::new();
-    match (raw.get("group"), raw.get("groups")) {
-        (Some(_), Some(_)) => return bad("Inputs `group` and `groups` conflict: give one of them."),
-        (None, None) => return bad("Input `group` is required: the Turso group whose tokens are rotated."),
-        (Some(group), None) => plans.push((slug("group", &group)?, shared)),
-        (None, Some(groups)) => {
+    let input = rotated.input();
+    let value = raw.get(input).unwrap_or_default();
+    match rotated {
+        Rotated::Group | Rotated::Database => plans.push((slug(input, &value)?, shared)),
+        Rotated::Groups | Rotated::Databases => {
             if !shared.is_empty() {
-                return bad("Input `groups` names each group's secret (`group=SECRET`): leave `secret-name` and `secrets` empty.");
+                let noun = rotated.noun();
+                return bad(format!("Input `{input}` names each {noun}'s secret (`{noun}=SECRET`): leave `secret-name` and `secrets` empty."));
             }
-            for line in lines(Some(groups)) {
-                let (group, target) = match line.split_once('=') {
-                    Some((g, t)) => (slug("groups", g.trim())?, vec![ctx.target("groups", t.trim())?]),
-                    None => (slug("groups", &line)?, Vec::new()),
+            for line in lines(Some(value)) {
+                let (name, target) = match line.split_once('=') {
+                    Some((g, t)) => (slug(input, g.trim())?, vec![ctx.target(input, t.trim())?]),
+                    None => (slug(input, &line)?, Vec::new()),
                 };
-                if plans.iter().any(|(g, _)| *g == group) {
-                    return bad(format!("Input `groups` names group `{group}` twice: two runs for one group at once can leave a dead token in the secret."));
+                if plans.iter().any(|(g, _)| *g == name) {
+                    return bad(format!("Input `{input}` names {} `{name}` twice: two runs for one {} at once can leave a dead token in the secret.", rotated.noun(), rotated.noun()));
                 }
-                plans.push((group, target));
+                plans.push((name, target));
             }
         }
     }
@@ -365,9 +475,14 @@ fn groups(raw: &Raw, ctx: &TargetContext) -> Result<Vec<(String, Vec<Target>)>, 
 /// Every group has a secret (unless dry-run), and no secret receives two tokens.
 fn each_secret_once(raw: &Raw, plans: &[(String, Vec<Target>)], dry_run: bool) -> Result<(), BadInput> {
     let mut seen: Vec<&Target> = Vec::new();
+    let noun = if raw.get("database").or_else(|| raw.get("databases")).is_some() {
+        "database"
+    } else {
+        "group"
+    };
     for (group, targets) in plans {
         if targets.is_empty() && !dry_run {
-            return bad(format!("Input `secret-name` is required (no secret to write for group `{group}`): the GitHub secret that receives the new token."));
+            return bad(format!("Input `secret-name` is required (no secret to write for {noun} `{group}`): the GitHub secret that receives the new token."));
         }
         for target in targets {
             if let Some(first) = seen.iter().find(|t| same_secret(t, target)) {
@@ -381,10 +496,11 @@ fn each_secret_once(raw: &Raw, plans: &[(String, Vec<Target>)], dry_run: bool) -
 
 /// The error for a secret two targets name, naming the input they came from.
 fn named_twice(raw: &Raw, first: &Target, target: &Target) -> BadInput {
-    let input = match (raw.get("groups"), raw.get("secrets")) {
-        (Some(_), _) => "groups",
-        (None, Some(_)) => "secrets",
-        (None, None) => "secret-name",
+    let input = match (raw.get("groups"), raw.get("databases"), raw.get("secrets")) {
+        (Some(_), _, _) => "groups",
+        (None, Some(_), _) => "databases",
+        (None, None, Some(_)) => "secrets",
+        (None, None, None) => "secret-name",
     };
     let overlapping = match (&first.scope, &target.scope) {
         (Scope::Vercel { targets: a, .. }, Scope::Vercel { targets: b, .. }) if a != b => {
@@ -412,13 +528,14 @@ fn named_twice(raw: &Raw, first: &Target, target: &Target) -> BadInput {
 fn with_token_files(
     raw: &Raw,
     plans: Vec<(String, Vec<Target>)>,
+    subject: Subject,
     actions: bool,
     workspace: Option<&Path>,
     dry_run: bool,
 ) -> Result<Vec<GroupPlan>, BadInput> {
     let token_file = raw.get("token-file");
     if token_file.is_some() && plans.len() > 1 {
-        return bad("Input `token-file` holds one token: leave it empty with `groups` (each group gets ./turso-rotate-<group>.token).");
+        return bad("Input `token-file` holds one token: leave it empty with `groups` or `databases` (each gets ./turso-rotate-<name>.token).");
     }
     plans
         .into_iter()
@@ -440,6 +557,7 @@ fn with_token_files(
             Ok(GroupPlan {
                 token_file,
                 group,
+                subject: subject.clone(),
                 targets,
             })
         })

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::durations::parse_duration;
 use super::error::{bad, shown, BadInput};
 use super::raw::Raw;
+use super::targets::GroupPlan;
 use super::values::{list, slug, url};
 use crate::names;
 use crate::secret::Secret;
@@ -179,4 +180,35 @@ pub(super) fn database_url(raw: &Raw, groups: usize) -> Result<Option<String>, B
         Some(u) => Ok(Some(url("database-url", &u)?)),
         None => Ok(None),
     }
+}
+
+/// `previous-token`: the one token this run replaces, proven dead after an
+/// invalidation on a database it worked on (`database-url`, or the
+/// database's own host). A roll only reads its expiry.
+pub(super) fn previous_token(
+    raw: &Raw,
+    plans: &[GroupPlan],
+    database_url: bool,
+    verify: bool,
+    mode: Mode,
+) -> Result<Option<Secret>, BadInput> {
+    let Some(token) = raw.get("previous-token") else {
+        return Ok(None);
+    };
+    // Registered for redaction before any error can be written.
+    let token = Secret::new(token);
+    if mode == Mode::Roll {
+        return Ok(Some(token));
+    }
+    if plans.len() > 1 {
+        return bad("Input `previous-token` is the one token this run replaces: it proves one `group` or `database` dead, not several.");
+    }
+    let has_host = plans.iter().all(|p| p.database().is_some());
+    if !verify {
+        return bad("Input `previous-token` is tried with `SELECT 1` on the database: `verify: false` turns that off. Leave `previous-token` empty, or `verify` on.");
+    }
+    if !database_url && !has_host {
+        return bad("Input `previous-token` needs a database to try it on: give `database-url` (a database of the group), or rotate a `database`.");
+    }
+    Ok(Some(token))
 }

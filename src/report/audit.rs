@@ -9,7 +9,7 @@ use crate::files;
 use crate::inputs::Inputs;
 use crate::workflow::Workflow;
 
-use super::outcome::GroupOutcome;
+use super::outcome::{GroupOutcome, Revocation};
 use super::text::{group_result, rfc3339};
 
 /// Appends the run's lines to `audit-file`, if one is given; a failure to
@@ -30,7 +30,7 @@ pub(super) fn append(inputs: &Inputs, wf: &Workflow, now: SystemTime, outcomes: 
 pub(super) fn audit_lines(inputs: &Inputs, wf: &Workflow, now: SystemTime, outcomes: &[GroupOutcome]) -> String {
     let mut lines = String::new();
     for o in outcomes {
-        let line = json!({
+        let mut line = json!({
             "time": rfc3339(Some(now)),
             "actor": wf.actor,
             "run_url": wf.run_url,
@@ -44,7 +44,15 @@ pub(super) fn audit_lines(inputs: &Inputs, wf: &Workflow, now: SystemTime, outco
             "targets": o.writes.iter().map(|(t, e)| json!({"target": t.spec(), "written": e.is_none()})).collect::<Vec<_>>(),
             "result": group_result(o),
             "error": o.own_error(),
+            "revocation": match o.revocation {
+                Some(Revocation::Proven) => Some("proven"),
+                Some(Revocation::StillAccepted) => Some("not proven: the previous token still works"),
+                None => None,
+            },
         });
+        for (key, value) in o.plan.name_fields() {
+            line[key] = value;
+        }
         lines.push_str(&crate::secret::redact(&line.to_string()));
         lines.push('\n');
     }

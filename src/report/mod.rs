@@ -24,7 +24,7 @@ use crate::workflow::Workflow;
 
 pub use dry_run::dry_run;
 pub use notify::notification;
-pub use outcome::{failed, written, Delivery, DryRunGroup, GroupOutcome, Handed};
+pub use outcome::{failed, written, Delivery, DryRunGroup, GroupOutcome, Handed, Revocation};
 pub use outputs::hand_on;
 pub use payload::dispatch_payload;
 pub use text::{rfc3339, short_duration};

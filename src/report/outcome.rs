@@ -43,6 +43,19 @@ pub struct GroupOutcome {
     pub invalidation_lost: Option<String>,
     /// Where the new token was handed on as soon as it existed.
     pub handed: Option<Handed>,
+    /// With `previous-token`, after the invalidation: whether it was refused.
+    pub revocation: Option<Revocation>,
+    /// In a roll with `previous-token`: its expiry, from its `exp` claim.
+    pub previous_expiry: Option<Expiry>,
+}
+
+/// What the previous token proved after the invalidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Refused (401/403): the old tokens are dead.
+    Proven,
+    /// Still accepted: the invalidation did not take effect.
+    StillAccepted,
 }
 
 impl GroupOutcome {
@@ -62,6 +75,8 @@ impl GroupOutcome {
             window: None,
             invalidation_lost: None,
             handed: None,
+            revocation: None,
+            previous_expiry: None,
         }
     }
 
@@ -92,16 +107,30 @@ impl GroupOutcome {
         self.not_due
             || (self.error.is_none()
                 && self.unverified.is_none()
-                && self.invalidation_lost.is_none()
+                && (self.invalidation_lost.is_none() || self.revocation == Some(Revocation::Proven))
+                && self.revocation != Some(Revocation::StillAccepted)
                 && self.all_written())
     }
 
-    /// `true`, `false`, or `unknown` when the rotate call's answer was lost.
+    /// `true`, `false`, or `unknown` when the rotate call's answer was lost
+    /// and no previous token settled it.
     pub fn invalidated(&self) -> &'static str {
-        match (self.rotated_at, &self.invalidation_lost) {
-            (Some(_), Some(_)) => "unknown",
-            (Some(_), None) => "true",
-            (None, _) => "false",
+        match (self.rotated_at, &self.invalidation_lost, self.revocation) {
+            (Some(_), _, Some(Revocation::Proven)) => "true",
+            (Some(_), _, Some(Revocation::StillAccepted)) => "false",
+            (Some(_), Some(_), None) => "unknown",
+            (Some(_), None, None) => "true",
+            (None, _, _) => "false",
+        }
+    }
+
+    /// The `revocation-proven` output: `true`, `false`, or empty when
+    /// nothing was proven either way.
+    pub fn revocation_proven(&self) -> &'static str {
+        match self.revocation {
+            Some(Revocation::Proven) => "true",
+            Some(Revocation::StillAccepted) => "false",
+            None => "",
         }
     }
 

@@ -27,7 +27,7 @@ pub(super) fn write(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], d
     let rotated_at = outcomes.iter().filter_map(GroupOutcome::made_at).min();
     let mut due = outcomes.iter().filter(|o| !o.not_due).peekable();
     let updated = due.peek().is_some() && due.all(GroupOutcome::all_written);
-    let outputs = outputs(
+    let mut outputs = outputs(
         expires_at,
         rotated_at,
         updated,
@@ -35,6 +35,12 @@ pub(super) fn write(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome], d
         outcomes.iter().any(|o| o.token.is_some()),
         invalidated(outcomes),
     );
+    // `previous-token` names one group or database: its proof is the run's.
+    let proven = outcomes
+        .iter()
+        .map(GroupOutcome::revocation_proven)
+        .find(|p| !p.is_empty());
+    outputs.insert("revocation-proven".into(), json!(proven.unwrap_or_default()));
     if let Err(e) = wf.outputs(outputs, &tokens, inputs.show_token) {
         wf.annotate("warning", &format!("{e:#}"));
     }
@@ -56,6 +62,7 @@ pub(super) fn outputs(
     outputs.insert("results".into(), Value::Array(results));
     outputs.insert("rotated".into(), json!(rotated.to_string()));
     outputs.insert("invalidated".into(), json!(invalidated));
+    outputs.insert("revocation-proven".into(), json!(""));
     outputs
 }
 
@@ -67,7 +74,13 @@ fn results(outcomes: &[GroupOutcome], deliveries: &[Delivery]) -> Vec<Value> {
             let error = o.target_error(t);
             // A secret that holds a token which failed verification is written, with an error.
             let error = error.or_else(|| o.unverified.clone());
-            result_json(o.group(), t, o.wrote(t), error)
+            let mut result = result_json(o.group(), t, o.wrote(t), error);
+            if o.plan.database().is_some() {
+                for (key, value) in o.plan.name_fields() {
+                    result[key] = value;
+                }
+            }
+            result
         })
     });
     let deliveries = deliveries

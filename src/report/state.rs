@@ -3,7 +3,7 @@
 
 use crate::workflow::Workflow;
 
-use super::outcome::{written, Delivery, GroupOutcome, Handed};
+use super::outcome::{written, Delivery, GroupOutcome, Handed, Revocation};
 
 /// Annotates each failed group (with where its token was handed on,
 /// `handed`, in the order of `outcomes`) and each delivery that failed.
@@ -20,26 +20,38 @@ pub(super) fn annotate(wf: &Workflow, outcomes: &[GroupOutcome], handed: &[Optio
 
 /// After a failure: what was done, what was not, and what to do.
 pub(super) fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -> String {
-    let group = outcome.group();
+    let group = subject(outcome);
     if outcome.token.is_none() {
         return tokenless_message(outcome);
     }
+    let proven = outcome.revocation == Some(Revocation::Proven);
     let mut failed: Vec<String> = outcome
         .error
         .iter()
         .chain(&outcome.unverified)
-        .chain(&outcome.invalidation_lost)
+        .chain(outcome.invalidation_lost.iter().filter(|_| !proven))
         .cloned()
         .collect();
     failed.extend(outcome.writes.iter().filter_map(|(_, e)| e.clone()));
+    if outcome.revocation == Some(Revocation::StillAccepted) {
+        failed.push(STILL_ACCEPTED.to_owned());
+    }
     let written = secret_written(outcome);
-    let (invalidated, rerun) = match (outcome.rotated_at, &outcome.invalidation_lost) {
-        (Some(_), Some(_)) => (
+    let (invalidated, rerun) = match (outcome.rotated_at, &outcome.invalidation_lost, outcome.revocation) {
+        (Some(_), _, Some(Revocation::StillAccepted)) => (
+            "no (the previous token still works)",
+            "it rotates again; if the previous token still works after that, ask Turso",
+        ),
+        (Some(_), _, Some(Revocation::Proven)) => (
+            "yes (previous token refused: revocation proven)",
+            "it rotates again (and that token dies with it)",
+        ),
+        (Some(_), Some(_), None) => (
             "unknown (invalidation outcome unknown: the rotate call's answer was lost, so it may have acted; the new token was written as if it had)",
             "it rotates again (and that token dies with it)",
         ),
-        (Some(_), None) => ("yes", "it rotates again (and that token dies with it)"),
-        (None, _) => (
+        (Some(_), None, None) => ("yes", "it rotates again (and that token dies with it)"),
+        (None, _, _) => (
             "no (mode roll: the old tokens stay valid until they expire)",
             "it creates another token",
         ),
@@ -51,24 +63,37 @@ pub(super) fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -
     };
     let handed = handed.map_or_else(String::new, handed_text);
     format!(
-        "Group `{group}`: {}. Tokens invalidated: {invalidated}; new token created: yes; secret written: {written}.{verified}{handed} Re-running the workflow is safe: {rerun}.",
+        "{group}: {}. Tokens invalidated: {invalidated}; new token created: yes; secret written: {written}.{verified}{handed} Re-running the workflow is safe: {rerun}.",
         failed.join("; "),
     )
 }
 
+/// The error of a previous token that outlived the invalidation.
+const STILL_ACCEPTED: &str =
+    "the previous token still works after the invalidation: the invalidation did not take effect";
+
+/// "Group `prod`", or "Database `users` of group `prod`".
+fn subject(outcome: &GroupOutcome) -> String {
+    let text = outcome.plan.to_string();
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+}
+
 /// A failed group that never got a new token.
 fn tokenless_message(outcome: &GroupOutcome) -> String {
-    let group = outcome.group();
+    let group = subject(outcome);
     let error = outcome.error.as_deref().unwrap_or_default();
     match outcome.rotated_at {
         None if outcome.untouched => format!(
-            "Group `{group}`: {error}. Tokens invalidated: no; new token created: no; secret written: no. Nothing changed for this group: re-run the workflow."
+            "{group}: {error}. Tokens invalidated: no; new token created: no; secret written: no. Nothing changed for this group: re-run the workflow."
         ),
         None => format!(
-            "Group `{group}`: {error}. Tokens invalidated: unknown (the rotate call failed); new token created: no; secret written: no. Re-run the workflow: it is safe."
+            "{group}: {error}. Tokens invalidated: unknown (the rotate call failed); new token created: no; secret written: no. Re-run the workflow: it is safe."
         ),
         Some(_) => format!(
-            "Group `{group}`: {error}. Tokens invalidated: yes; new token created: no; secret written: no. Deployments using the old token fail until a new one is written: re-run the workflow, it is safe."
+            "{group}: {error}. Tokens invalidated: yes; new token created: no; secret written: no. Deployments using the old token fail until a new one is written: re-run the workflow, it is safe."
         ),
     }
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use crate::apis::turso::Expiry;
 use crate::inputs::{Inputs, Mode};
 
-use super::outcome::{invalidated, Delivery, GroupOutcome};
+use super::outcome::{invalidated, Delivery, GroupOutcome, Revocation};
 use super::text::{age, cell, rfc3339};
 
 /// The job summary of a run that rotated (or tried to), its ages taken at `now`.
@@ -18,6 +18,7 @@ pub(super) fn summary(inputs: &Inputs, now: SystemTime, outcomes: &[GroupOutcome
     if outcomes.iter().any(|o| o.token.is_some()) {
         text.push_str(mode_line(inputs, outcomes));
     }
+    text.push_str(&previous_token_lines(outcomes));
     text.push_str("| Organization | Group | Secret | Result | Expires | Rotated at | Without a valid secret |\n|---|---|---|---|---|---|---|\n");
     for o in outcomes {
         text.push_str(&group_rows(inputs, now, o));
@@ -40,6 +41,29 @@ fn mode_line(inputs: &Inputs, outcomes: &[GroupOutcome]) -> &'static str {
     }
 }
 
+/// What `previous-token` proved (or, in a roll, when it expires).
+fn previous_token_lines(outcomes: &[GroupOutcome]) -> String {
+    let mut text = String::new();
+    for o in outcomes {
+        match (o.revocation, o.previous_expiry) {
+            (Some(Revocation::Proven), _) => text.push_str("Proof: previous token refused: revocation proven.\n\n"),
+            (Some(Revocation::StillAccepted), _) => {
+                text.push_str("**The previous token still works**: the invalidation did not take effect.\n\n")
+            }
+            (None, Some(expiry)) => text.push_str(&format!(
+                "Previous token: not invalidated (mode `roll`), {}.\n\n",
+                match expiry {
+                    Expiry::Never => "it never expires: run an `invalidate` rotation to retire it".to_owned(),
+                    Expiry::At(at) => format!("it expires {}", rfc3339(Some(at)).unwrap_or_default()),
+                    Expiry::Unknown => "its expiry is unknown".to_owned(),
+                }
+            )),
+            (None, None) => {}
+        }
+    }
+    text
+}
+
 /// A group's rows: one per target, or one for a group that wrote nothing.
 fn group_rows(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> String {
     let expires = match (&o.token, o.expiry) {
@@ -58,14 +82,22 @@ fn group_rows(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> String {
         .into_iter()
         .map(|(target, result)| {
             format!(
-                "| {} | `{}` | {} | {} | {expires} | {rotated} | {window} |\n",
+                "| {} | {} | {} | {} | {expires} | {rotated} | {window} |\n",
                 inputs.organization,
-                o.group(),
+                subject_cell(o),
                 cell(&target),
                 cell(&result)
             )
         })
         .collect()
+}
+
+/// "`prod`", or "database `users` of group `prod`".
+fn subject_cell(o: &GroupOutcome) -> String {
+    match o.plan.database() {
+        Some(_) => o.plan.to_string(),
+        None => format!("`{}`", o.group()),
+    }
 }
 
 /// Each target of a group and its result.

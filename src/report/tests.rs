@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::apis::turso::Expiry;
 use crate::apis::Age;
-use crate::inputs::{GroupPlan, Inputs, NotifyFormat, Repo, Scope, Target};
+use crate::inputs::{GroupPlan, Inputs, NotifyFormat, Repo, Scope, Subject, Target};
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
@@ -41,6 +41,7 @@ fn target(secret: &str) -> Target {
 fn plan(group: &str, targets: &[&str]) -> GroupPlan {
     GroupPlan {
         group: group.into(),
+        subject: Subject::Group,
         targets: targets.iter().map(|t| target(t)).collect(),
         token_file: PathBuf::from("t.token"),
     }

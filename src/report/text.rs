@@ -7,7 +7,7 @@ use crate::apis::turso::Expiry;
 use crate::apis::Age;
 use crate::inputs::{Inputs, Mode, Target};
 
-use super::outcome::GroupOutcome;
+use super::outcome::{GroupOutcome, Revocation};
 
 /// RFC 3339 in UTC, to the second; `None` for a time RFC 3339 cannot
 /// write (before 1970 or after 9999), so that formatting never panics.
@@ -93,7 +93,10 @@ pub(super) fn headline(inputs: &Inputs, outcomes: &[GroupOutcome], run_failed: b
 
 /// One group in a message, its ages taken at `now`.
 pub(super) fn group_line(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> String {
-    let group = o.group();
+    let group = match o.plan.database() {
+        Some(_) => o.plan.to_string(),
+        None => o.group().to_owned(),
+    };
     if o.not_due {
         return format!("{group}: not due ({})", ages(inputs, now, &o.last_written));
     }
@@ -113,9 +116,13 @@ pub(super) fn group_line(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> 
         _ => String::new(),
     };
     match (o.ok(), o.own_error()) {
-        (true, _) => format!("{group}: written to {}{expires}{window}", written.join(", ")),
+        (true, _) => format!(
+            "{group}: written to {}{expires}{window}{}",
+            written.join(", "),
+            revocation_text(o)
+        ),
         (false, error) => format!(
-            "{group}: failed: {}{}",
+            "{group}: failed: {}{}{}",
             error.cloned().unwrap_or_else(|| {
                 o.writes
                     .iter()
@@ -127,7 +134,17 @@ pub(super) fn group_line(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> 
                 String::new()
             } else {
                 format!(" (written to {})", written.join(", "))
-            }
+            },
+            revocation_text(o)
         ),
+    }
+}
+
+/// What the previous token proved, as summary and messages say it.
+pub(super) fn revocation_text(o: &GroupOutcome) -> &'static str {
+    match o.revocation {
+        Some(Revocation::Proven) => "; previous token refused: revocation proven",
+        Some(Revocation::StillAccepted) => "; the previous token still works: the invalidation did not take effect",
+        None => "",
     }
 }

@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use super::preflight::Preflight;
 use crate::apis::libsql;
 use crate::apis::turso::{Expiry, TokenRequest, Turso};
 use crate::apis::{Prepared, Writers};
 use crate::http::retry::{may_have_acted, Policy};
-use crate::inputs::{GroupPlan, Inputs, Mode, Platform, Target};
+use crate::inputs::{GroupPlan, Inputs, Mode, Platform, Subject, Target};
 use crate::report::{self, rfc3339, GroupOutcome};
 use crate::secret::Secret;
 use crate::workflow::{self, Workflow};
@@ -20,7 +21,7 @@ const AFTER_ROTATE_RESERVE: Duration = Duration::from_secs(30);
 /// Why a group was not started: the run was told to stop.
 const STOPPED: &str = "not rotated: the run was stopped (SIGINT or SIGTERM) before this group was started";
 
-/// What one group's rotation needs from the run.
+/// What one group's (or database's) rotation needs from the run.
 pub struct Group<'a> {
     pub inputs: &'a Inputs,
     pub wf: &'a Workflow,
@@ -30,8 +31,17 @@ pub struct Group<'a> {
 }
 
 impl Group<'_> {
-    /// Rotates `plan`'s group into its prepared `targets`.
-    pub fn rotate(&self, plan: &GroupPlan, targets: &[Prepared]) -> GroupOutcome {
+    /// Rotates a group (or database) that passed preflight into its
+    /// prepared targets; then, with `previous-token`, proves the old token dead.
+    pub fn rotate(&self, pre: &Preflight) -> GroupOutcome {
+        let plan = pre.resolved();
+        let mut outcome = self.rotate_plan(pre, &plan);
+        super::revocation::prove(self, pre, &mut outcome);
+        outcome
+    }
+
+    fn rotate_plan(&self, pre: &Preflight, plan: &GroupPlan) -> GroupOutcome {
+        let targets = &pre.targets;
         let mut outcome = GroupOutcome::new(plan);
         // No attempt or wait of the rotate call, and no verification retry,
         // may use the time that creating and writing the token need.
@@ -56,13 +66,10 @@ impl Group<'_> {
         let Some(token) = self.create(&mut outcome) else {
             return outcome;
         };
-        if let Some(url) = &self.inputs.database_url {
-            match libsql::verify(url, &token, &self.policy.reserving(reserve / 2)) {
-                Ok(()) => workflow::log(&format!(
-                    "group `{}`: new token verified with SELECT 1 on {url}",
-                    plan.group
-                )),
-                Err(e) => outcome.unverified = Some(format!("{e:#}")),
+        if let Some(url) = pre.verify_url(self.inputs) {
+            match libsql::verify(&url, &token, &self.policy.reserving(reserve / 2)) {
+                Ok(()) => workflow::log(&format!("{plan}: new token verified with SELECT 1 on {url}")),
+                Err(e) => outcome.unverified = Some(super::revocation::explained(self, plan, e)),
             }
             // After an invalidation the secrets hold a dead token: a new one
             // that failed verification can only be better, so it is written
@@ -71,7 +78,7 @@ impl Group<'_> {
                 return outcome;
             }
         }
-        outcome.writes = write_all(self.writers, &plan.group, targets, &token);
+        outcome.writes = write_all(self.writers, &plan.to_string(), targets, &token);
         if outcome.writes.iter().all(|(_, e)| e.is_none()) {
             outcome.window = Some(rotated.elapsed());
         }
@@ -82,24 +89,29 @@ impl Group<'_> {
     /// the call surely having changed nothing. A call whose answer was lost
     /// may have acted: the run goes on as if it had.
     fn invalidate(&self, outcome: &mut GroupOutcome, policy: &Policy) -> bool {
-        let group = outcome.group().to_owned();
+        let who = outcome.plan.to_string();
         if self.inputs.mode == Mode::Roll {
-            workflow::log(&format!(
-                "group `{group}`: old tokens left valid until they expire (mode roll)"
-            ));
+            workflow::log(&format!("{who}: old tokens left valid until they expire (mode roll)"));
             return true;
         }
-        match self.turso.rotate(&group, policy) {
+        let result = match &outcome.plan.subject {
+            Subject::Database { group } => {
+                self.turso
+                    .rotate_database(outcome.group(), group.as_deref().unwrap_or_default(), policy)
+            }
+            Subject::Group => self.turso.rotate(outcome.group(), policy),
+        };
+        match result {
             Ok(()) => {
                 outcome.rotated_at = Some(SystemTime::now());
-                workflow::log(&format!("group `{group}`: every existing token invalidated"));
+                workflow::log(&format!("{who}: every existing token invalidated"));
                 true
             }
             Err(e) if may_have_acted(&e) => {
                 outcome.rotated_at = Some(SystemTime::now());
                 self.wf.annotate(
                     "warning",
-                    &format!("group `{group}`: invalidation outcome unknown ({e:#}); creating and writing a new token as if the old ones were dead"),
+                    &format!("{who}: invalidation outcome unknown ({e:#}); creating and writing a new token as if the old ones were dead"),
                 );
                 outcome.invalidation_lost = Some(format!("{e:#}"));
                 true
@@ -115,7 +127,7 @@ impl Group<'_> {
     /// Creates the new token, masks it and hands it on at once.
     fn create(&self, outcome: &mut GroupOutcome) -> Option<Secret> {
         let (inputs, wf) = (self.inputs, self.wf);
-        let group = outcome.group().to_owned();
+        let who = outcome.plan.to_string();
         if crate::stop::requested() {
             outcome.error = Some(
                 "no new token created: the run was stopped (SIGINT or SIGTERM) right after the invalidation".to_owned(),
@@ -127,7 +139,11 @@ impl Group<'_> {
             authorization: inputs.authorization,
             read_attach: &inputs.read_attach,
         };
-        let token = match self.turso.create_token(&group, &request, self.policy) {
+        let created = match outcome.plan.database() {
+            Some(db) => self.turso.create_database_token(db, &request, self.policy),
+            None => self.turso.create_token(outcome.group(), &request, self.policy),
+        };
+        let token = match created {
             Ok(token) => token,
             Err(e) => {
                 // Without an invalidation, a failed create changed nothing that matters.
@@ -145,13 +161,13 @@ impl Group<'_> {
             Expiry::Unknown => {
                 wf.annotate(
                     "warning",
-                    &format!("group `{group}`: the new token's `exp` claim is not a time this action can read: its expiry is unknown and `expires-at` is left empty"),
+                    &format!("{who}: the new token's `exp` claim is not a time this action can read: its expiry is unknown and `expires-at` is left empty"),
                 );
                 "at an unknown time".to_owned()
             }
         };
         workflow::log(&format!(
-            "group `{group}`: new {} token created, expires {expires}",
+            "{who}: new {} token created, expires {expires}",
             inputs.authorization.as_str(),
         ));
         outcome.handed = Some(report::hand_on(inputs, wf, &outcome.plan, &token));
@@ -167,7 +183,7 @@ type Written = (Target, Option<String>);
 /// connection (GitHub asks for serial mutating requests), the APIs at the
 /// same time, so the outage window is the slowest API's writes, not the
 /// sum. Results in the targets' order.
-fn write_all(writers: &Writers, group: &str, targets: &[Prepared], token: &Secret) -> Vec<Written> {
+fn write_all(writers: &Writers, who: &str, targets: &[Prepared], token: &Secret) -> Vec<Written> {
     let mut platforms: Vec<Platform> = Vec::new();
     for ready in targets {
         let platform = ready.target().scope.platform();
@@ -178,7 +194,7 @@ fn write_all(writers: &Writers, group: &str, targets: &[Prepared], token: &Secre
     let write_one = |ready: &Prepared| -> Written {
         let result = writers.write(ready, token);
         if result.is_ok() {
-            workflow::log(&format!("group `{group}`: secret {} written", ready.target()));
+            workflow::log(&format!("{who}: secret {} written", ready.target()));
         }
         (ready.target().clone(), result.err().map(|e| format!("{e:#}")))
     };

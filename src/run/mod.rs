@@ -9,6 +9,7 @@
 mod due;
 mod group;
 mod preflight;
+mod revocation;
 pub mod tell;
 
 use anyhow::{Context, Result};
@@ -34,6 +35,9 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     // (Its path and query are the secret part: masking them hides the URL too.)
     if let Some(notify) = inputs.notify.as_ref().filter(|n| n.path.expose().len() > 1) {
         wf.mask(&notify.path);
+    }
+    if let Some(previous) = &inputs.previous_token {
+        wf.mask(previous);
     }
     let result = rotate(inputs, wf);
     if let Err(e) = &result {
@@ -74,7 +78,7 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         None if !group.to_rotate(inputs) => {
             GroupOutcome::not_due(group.plan, group.last_written.clone().unwrap_or_default())
         }
-        None => rotation.rotate(group.plan, &group.targets),
+        None => rotation.rotate(group),
     });
     let dispatcher = dispatcher.as_ref().or(writers.github.as_ref());
     // Told to stop: nothing new starts, but the state and outputs are written.

@@ -10,9 +10,10 @@ use anyhow::Result;
 
 use super::due;
 use crate::apis::turso::Turso;
+use crate::apis::turso_database::Database;
 use crate::apis::{Age, Prepared, Read, ReadKey, Writers};
 use crate::http::retry::{Policy, Refused};
-use crate::inputs::{GroupPlan, Inputs, Target};
+use crate::inputs::{GroupPlan, Inputs, Subject, Target};
 use crate::report;
 use crate::workflow::{self, Workflow};
 
@@ -26,9 +27,39 @@ pub struct Preflight<'a> {
     pub failed: Option<String>,
     /// With `rotate-after`: when each target was last written.
     pub last_written: Option<Vec<(Target, Age)>>,
+    /// A database plan: what its preflight read (its group, its host).
+    pub database: Option<Database>,
+    /// `previous-token` was refused already before the run: it proves nothing.
+    pub previous_refused: bool,
 }
 
 impl Preflight<'_> {
+    /// The plan as the run names it: "database `users` of group `prod`"
+    /// once preflight has read the database's group.
+    pub fn resolved(&self) -> GroupPlan {
+        let mut plan = self.plan.clone();
+        if let (Subject::Database { group }, Some(db)) = (&mut plan.subject, &self.database) {
+            *group = Some(db.group.clone());
+        }
+        plan
+    }
+
+    pub fn describe(&self) -> String {
+        self.resolved().to_string()
+    }
+
+    /// Where `SELECT 1` runs: `database-url`, else a database's own host;
+    /// none with `verify: false`.
+    pub fn verify_url(&self, inputs: &Inputs) -> Option<String> {
+        if !inputs.verify {
+            return None;
+        }
+        inputs
+            .database_url
+            .clone()
+            .or_else(|| self.database.as_ref().and_then(Database::url))
+    }
+
     /// Preflight passed and, with `rotate-after`, a rotation is due.
     pub fn to_rotate(&self, inputs: &Inputs) -> bool {
         self.failed.is_none() && self.last_written.as_ref().is_none_or(|last| due::is_due(inputs, last))
@@ -51,17 +82,27 @@ pub fn read<'a>(
             targets: Vec::new(),
             failed: None,
             last_written: None,
+            database: None,
+            previous_refused: false,
         })
         .collect();
     for group in &mut groups {
-        match turso.check_group(&group.plan.group, policy) {
+        let found = match group.plan.database() {
+            None => turso.check_group(&group.plan.group, policy),
+            Some(db) => turso.check_database(db, policy).map(|found| {
+                group.database = Some(found);
+            }),
+        };
+        match found {
             Ok(()) => workflow::log(&format!(
-                "preflight: group `{}` of organization `{}` found",
-                group.plan.group, inputs.organization
+                "preflight: {} of organization `{}` found",
+                group.describe(),
+                inputs.organization
             )),
             Err(e) => group.failed = Some(group_failure(inputs, e)?),
         }
     }
+    super::revocation::try_previous(inputs, wf, policy, &mut groups)?;
     read_targets(inputs, wf, writers, &mut groups)?;
     if inputs.rotate_after.is_some() {
         read_ages(inputs, wf, writers, &mut groups)?;
@@ -172,7 +213,7 @@ pub fn probe(inputs: &Inputs, wf: &Workflow, writers: &Writers, groups: &mut [Pr
 /// concerns that group's own resources (a refusal: 403, 404, 422) and the
 /// run has several groups. Anything else (the credentials, the network,
 /// the deadline) every group shares: it stops the run.
-fn group_failure(inputs: &Inputs, error: anyhow::Error) -> Result<String> {
+pub(super) fn group_failure(inputs: &Inputs, error: anyhow::Error) -> Result<String> {
     let own = error.chain().any(|c| {
         c.downcast_ref::<Refused>()
             .is_some_and(|r| matches!(r.status, 403 | 404 | 422))

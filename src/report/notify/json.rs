@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::report::outcome::GroupOutcome;
+use crate::report::outcome::{GroupOutcome, Revocation};
 use crate::report::text::{group_result, rfc3339};
 
 use super::content::{Content, Format};
@@ -33,7 +33,7 @@ impl Format for Json {
 
 /// One group in full: its result, times, window and each target.
 fn group(o: &GroupOutcome) -> Value {
-    json!({
+    let mut value = json!({
         "group": o.group(),
         "result": group_result(o),
         "rotated_at": rfc3339(o.made_at()),
@@ -45,5 +45,12 @@ fn group(o: &GroupOutcome) -> Value {
             "written": o.wrote(t),
             "error": o.target_error(t),
         })).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(revocation) = o.revocation {
+        value["revocation_proven"] = Value::Bool(revocation == Revocation::Proven);
+    }
+    for (key, v) in o.plan.name_fields() {
+        value[key] = v;
+    }
+    value
 }
