@@ -28,6 +28,7 @@ const OUTPUTS: &[&str] = &[
     "results",
     "rotated",
     "invalidated",
+    "report",
 ];
 
 /// One entry under `inputs:` or `outputs:`.

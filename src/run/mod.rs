@@ -6,6 +6,7 @@
 //! invalidated, nothing is lost: the new token is always handed on, and
 //! the state message says exactly what was done.
 
+mod compliance;
 mod due;
 mod group;
 mod preflight;
@@ -35,7 +36,17 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     if let Some(notify) = inputs.notify.as_ref().filter(|n| n.path.expose().len() > 1) {
         wf.mask(&notify.path);
     }
-    let result = rotate(inputs, wf);
+    // So is an SMTP URL, and the password inside it.
+    if let Some(email) = &inputs.email {
+        wf.mask(&email.url);
+        if let Some(password) = &email.smtp.password {
+            wf.mask(password);
+        }
+    }
+    let result = match inputs.mode {
+        Mode::Report => compliance::run(inputs, wf),
+        _ => rotate(inputs, wf),
+    };
     if let Err(e) = &result {
         tell::preflight_failure(inputs, wf, e);
     }
@@ -80,7 +91,11 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     // Told to stop: nothing new starts, but the state and outputs are written.
     let deliveries = match crate::stop::requested() {
         true => Vec::new(),
-        false => tell::consumers(inputs, wf, &policy, dispatcher, writers.vercel.as_ref(), &outcomes),
+        false => {
+            let protected = compliance::protect(&turso, &policy, &groups);
+            let apis = (dispatcher, writers.vercel.as_ref());
+            tell::consumers(inputs, wf, &policy, apis, &outcomes, protected)
+        }
     };
     let code = report::finish(inputs, wf, &outcomes, &deliveries);
     if crate::stop::requested() {

@@ -26,6 +26,8 @@ pub struct Preflight<'a> {
     pub failed: Option<String>,
     /// With `rotate-after`: when each target was last written.
     pub last_written: Option<Vec<(Target, Age)>>,
+    /// With `delete-protection: ensure`: whether the group is protected.
+    pub delete_protection: Option<bool>,
 }
 
 impl Preflight<'_> {
@@ -51,6 +53,7 @@ pub fn read<'a>(
             targets: Vec::new(),
             failed: None,
             last_written: None,
+            delete_protection: None,
         })
         .collect();
     for group in &mut groups {
@@ -60,6 +63,12 @@ pub fn read<'a>(
                 group.plan.group, inputs.organization
             )),
             Err(e) => group.failed = Some(group_failure(inputs, e)?),
+        }
+        if inputs.delete_protection && group.failed.is_none() {
+            match turso.delete_protection(&group.plan.group, policy) {
+                Ok(on) => group.delete_protection = Some(on),
+                Err(e) => group.failed = Some(group_failure(inputs, e)?),
+            }
         }
     }
     read_targets(inputs, wf, writers, &mut groups)?;
@@ -172,7 +181,7 @@ pub fn probe(inputs: &Inputs, wf: &Workflow, writers: &Writers, groups: &mut [Pr
 /// concerns that group's own resources (a refusal: 403, 404, 422) and the
 /// run has several groups. Anything else (the credentials, the network,
 /// the deadline) every group shares: it stops the run.
-fn group_failure(inputs: &Inputs, error: anyhow::Error) -> Result<String> {
+pub(super) fn group_failure(inputs: &Inputs, error: anyhow::Error) -> Result<String> {
     let own = error.chain().any(|c| {
         c.downcast_ref::<Refused>()
             .is_some_and(|r| matches!(r.status, 403 | 404 | 422))
