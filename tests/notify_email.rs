@@ -67,11 +67,21 @@ fn assert_rotation_message(got: &Received, result: &RunResult) {
     assert_eq!(got.auth_user.as_deref(), Some(USER));
     assert!(got.tls, "encrypted");
     assert_eq!(got.mail_from, USER, "the sender defaults to the SMTP user");
-    assert_eq!(got.header("Subject").as_deref(), Some("Turso tokens rotated: acme/prod"));
-    assert!(got.header("Message-ID").is_some() && got.header("Date").is_some(), "{}", got.raw);
+    assert_eq!(
+        got.header("Subject").as_deref(),
+        Some("Turso tokens rotated: acme/prod")
+    );
+    assert!(
+        got.header("Message-ID").is_some() && got.header("Date").is_some(),
+        "{}",
+        got.raw
+    );
     let body = got.body();
     assert!(body.contains("Turso tokens rotated in acme"), "{body}");
-    assert!(body.contains("Organization") && body.contains("TURSO_AUTH_TOKEN in repository acme/app"), "{body}");
+    assert!(
+        body.contains("Organization") && body.contains("TURSO_AUTH_TOKEN in repository acme/app"),
+        "{body}"
+    );
     let token = result.output("token").expect("a token");
     assert!(!got.raw.contains(token), "the token is in the email");
     let signature = token.rsplit('.').next().unwrap();
@@ -88,16 +98,28 @@ fn smtps_with_auth_delivers_one_message() {
     assert_eq!(email_result(&result)["error"], Value::Null);
     // (`%` is escaped as `%25` in a workflow command.)
     let masked = result.masked();
-    assert!(masked.contains(&smtp_url(&server).replace('%', "%25")), "the URL is masked: {masked:?}");
-    assert!(masked.iter().any(|m| m == PASSWORD), "the password is masked: {masked:?}");
-    assert!(result.stderr.contains("via 127.0.0.1") || result.stdout.contains("via 127.0.0.1"), "{}", result.stderr);
+    assert!(
+        masked.contains(&smtp_url(&server).replace('%', "%25")),
+        "the URL is masked: {masked:?}"
+    );
+    assert!(
+        masked.iter().any(|m| m == PASSWORD),
+        "the password is masked: {masked:?}"
+    );
+    assert!(
+        result.stderr.contains("via 127.0.0.1") || result.stdout.contains("via 127.0.0.1"),
+        "{}",
+        result.stderr
+    );
 }
 
 #[test]
 fn starttls_with_auth_delivers_one_message() {
     let world = World::new();
     let server = server(Mode::StartTls).start(ca());
-    let result = emailing(&world, &server).input("smtp-from", "Turso Rotate <bot@example.com>").run();
+    let result = emailing(&world, &server)
+        .input("smtp-from", "Turso Rotate <bot@example.com>")
+        .run();
     result.assert_exit(0);
     let got = only_message(&server);
     assert!(got.tls, "upgraded with STARTTLS");
@@ -107,7 +129,9 @@ fn starttls_with_auth_delivers_one_message() {
 #[test]
 fn a_transient_refusal_is_retried_and_delivered() {
     let world = World::new();
-    let server = server(Mode::Tls).fault(Stage::Data, "451 4.3.0 try again later", 1).start(ca());
+    let server = server(Mode::Tls)
+        .fault(Stage::Data, "451 4.3.0 try again later", 1)
+        .start(ca());
     let result = emailing(&world, &server).run();
     result.assert_exit(0);
     assert_eq!(server.faults().len(), 1, "refused once");
@@ -117,10 +141,16 @@ fn a_transient_refusal_is_retried_and_delivered() {
 #[test]
 fn a_permanent_refusal_fails_the_run_with_the_secrets_written() {
     let world = World::new();
-    let server = server(Mode::Tls).fault(Stage::Rcpt, "550 5.1.1 no such user", 10).start(ca());
+    let server = server(Mode::Tls)
+        .fault(Stage::Rcpt, "550 5.1.1 no such user", 10)
+        .start(ca());
     let result = emailing(&world, &server).run();
     result.assert_exit(1);
-    assert_eq!(world.secret().as_deref(), result.output("token"), "the secret was written");
+    assert_eq!(
+        world.secret().as_deref(),
+        result.output("token"),
+        "the secret was written"
+    );
     let entry = email_result(&result);
     assert_eq!(entry["written"], Value::Bool(false));
     assert!(entry["error"].as_str().unwrap().contains("550"), "{entry}");
@@ -132,7 +162,10 @@ fn a_permanent_refusal_fails_the_run_with_the_secrets_written() {
 fn notify_on_failure_sends_nothing_for_a_run_that_went_well() {
     let world = World::new();
     let server = server(Mode::Tls).start(ca());
-    emailing(&world, &server).input("notify-on", "failure").run().assert_exit(0);
+    emailing(&world, &server)
+        .input("notify-on", "failure")
+        .run()
+        .assert_exit(0);
     assert!(server.messages().is_empty());
 }
 
@@ -147,7 +180,10 @@ fn a_report_with_something_due_says_so_in_the_subject() {
         .run();
     result.assert_exit(1);
     let got = only_message(&server);
-    assert_eq!(got.header("Subject").as_deref(), Some("Turso tokens rotated: acme/prod due"));
+    assert_eq!(
+        got.header("Subject").as_deref(),
+        Some("Turso tokens rotated: acme/prod due")
+    );
     assert!(got.body().contains("is due: missing"), "{}", got.body());
     assert!(got.body().contains("Last written"), "{}", got.body());
 }
@@ -160,7 +196,10 @@ fn a_preflight_failure_is_emailed() {
     let result = emailing(&world, &server).run();
     result.assert_exit(1);
     let got = only_message(&server);
-    assert_eq!(got.header("Subject").as_deref(), Some("Turso tokens rotated: acme/prod FAILED"));
+    assert_eq!(
+        got.header("Subject").as_deref(),
+        Some("Turso tokens rotated: acme/prod FAILED")
+    );
     assert!(got.body().contains("preflight failed"), "{}", got.body());
 }
 
@@ -168,7 +207,10 @@ fn a_preflight_failure_is_emailed() {
 fn a_bad_smtp_url_is_bad_input_and_never_printed() {
     let world = World::new();
     for (url, case) in [
-        ("https://user:hunter2secret@mail.example.com", "a scheme that is not SMTP"),
+        (
+            "https://user:hunter2secret@mail.example.com",
+            "a scheme that is not SMTP",
+        ),
         ("smtps://user:hunter2secret@mail.example.com/path", "a path"),
         ("smtps://:hunter2secret@mail.example.com", "a password without a user"),
     ] {

@@ -25,7 +25,9 @@ fn rfc3339(at: SystemTime) -> String {
 fn world_with_secret_written(secs: Option<u64>) -> World {
     let world = World::new();
     world.turso.set_delete_protection("prod", true);
-    world.github.deny_writes("Resource not accessible by personal access token");
+    world
+        .github
+        .deny_writes("Resource not accessible by personal access token");
     if let Some(secs) = secs {
         let scope = Scope::repo("acme/app");
         world.github.set_secret(&scope, "TURSO_AUTH_TOKEN", "old-value");
@@ -53,7 +55,9 @@ fn run_report(world: &World, runner: Runner) -> (RunResult, Value) {
     assert!(changing.is_empty(), "a report changed something: {changing:?}");
     assert_eq!(world.turso.rotations("prod"), 0);
     common::world::leaks(&result, None);
-    let report = result.output("report").unwrap_or_else(|| panic!("no `report` output\n{}", result.stdout));
+    let report = result
+        .output("report")
+        .unwrap_or_else(|| panic!("no `report` output\n{}", result.stdout));
     let report: Value = serde_json::from_str(report).expect("the report is JSON");
     (result, report)
 }
@@ -85,8 +89,18 @@ fn nothing_due_changes_nothing_and_passes_with_a_read_only_token() {
     // secret's metadata only (no public key: nothing is sealed).
     assert_eq!(world.turso.requests().len(), 3, "{:?}", world.journal.calls());
     assert_eq!(world.github.requests().len(), 1, "{:?}", world.journal.calls());
-    assert!(result.summary.contains("| Group | Target | Last written | Age | Due |"), "{}", result.summary);
-    assert!(result.summary.contains("| prod | TURSO_AUTH_TOKEN in repository acme/app | "), "{}", result.summary);
+    assert!(
+        result.summary.contains("| Group | Target | Last written | Age | Due |"),
+        "{}",
+        result.summary
+    );
+    assert!(
+        result
+            .summary
+            .contains("| prod | TURSO_AUTH_TOKEN in repository acme/app | "),
+        "{}",
+        result.summary
+    );
     assert_eq!(result.output("rotated"), Some("false"));
     assert_eq!(result.output("token"), None);
 }
@@ -122,7 +136,10 @@ fn an_api_token_that_expires_soon_fails_the_report() {
     // Without `rotate-after`: within 14 days is a finding.
     let (result, report) = run_report(&world, world.runner().input("mode", "report"));
     result.assert_exit(1);
-    assert_eq!(report["api-token-expires-at"], json!(rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))));
+    assert_eq!(
+        report["api-token-expires-at"],
+        json!(rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
+    );
     assert!(result.error_line().contains("the Turso API token"), "{}", result.stdout);
 
     // A month ahead is no finding.
@@ -140,7 +157,10 @@ fn delete_protection_off_is_a_warning_and_a_finding_only_with_ensure() {
     result.assert_exit(0);
     assert_eq!(report["groups"][0]["delete-protection"], json!(false));
     assert!(
-        result.stdout.lines().any(|l| l.starts_with("::warning::") && l.contains("delete protection is off")),
+        result
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("::warning::") && l.contains("delete protection is off")),
         "{}",
         result.stdout
     );
@@ -148,7 +168,11 @@ fn delete_protection_off_is_a_warning_and_a_finding_only_with_ensure() {
     world.journal.clear();
     let (result, _) = run_report(&world, report_runner(&world).input("delete-protection", "ensure"));
     result.assert_exit(1);
-    assert!(result.error_line().contains("delete protection is off"), "{}", result.stdout);
+    assert!(
+        result.error_line().contains("delete protection is off"),
+        "{}",
+        result.stdout
+    );
     assert!(!world.turso.delete_protection("prod"), "a report only reports");
 }
 
@@ -158,8 +182,14 @@ fn ensure_in_a_rotation_protects_the_group_after_the_writes() {
     let result = world.runner().input("delete-protection", "ensure").run();
     result.assert_exit(0);
     assert!(world.turso.delete_protection("prod"));
-    let written = world.journal.position("github", "PUT", "/TURSO_AUTH_TOKEN").expect("written");
-    let patched = world.journal.position("turso", "PATCH", "/configuration").expect("patched");
+    let written = world
+        .journal
+        .position("github", "PUT", "/TURSO_AUTH_TOKEN")
+        .expect("written");
+    let patched = world
+        .journal
+        .position("turso", "PATCH", "/configuration")
+        .expect("patched");
     assert!(patched > written, "{:?}", world.journal.calls());
     assert!(world.journal.position("turso", "GET", "/configuration").unwrap() < written);
 }
@@ -170,7 +200,11 @@ fn a_refused_protection_fails_the_run_with_the_secrets_written() {
     world.turso.deny_method("PATCH", "/configuration");
     let result = world.runner().input("delete-protection", "ensure").run();
     result.assert_exit(1);
-    assert_eq!(world.secret().as_deref(), result.output("token"), "the secret holds the new token");
+    assert_eq!(
+        world.secret().as_deref(),
+        result.output("token"),
+        "the secret holds the new token"
+    );
     assert!(!world.turso.delete_protection("prod"));
     let results: Value = serde_json::from_str(result.output("results").unwrap()).unwrap();
     let entry = results
