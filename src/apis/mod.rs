@@ -9,6 +9,7 @@ pub mod email;
 pub mod fly;
 pub mod github;
 pub mod libsql;
+pub mod mime;
 pub mod netlify;
 pub mod seal;
 pub mod turso;
