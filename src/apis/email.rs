@@ -15,14 +15,14 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use anyhow::{bail, Result};
-use lettre::address::Envelope;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Address, SmtpTransport, Transport as _};
 use percent_encoding::percent_decode_str;
 use rustls::RootCertStore;
 
-use super::mime::{self, Mailbox};
 use crate::http::retry::{self, Policy, Reply, Transport};
 use crate::inputs::BadInput;
 use crate::secret::Secret;
@@ -186,25 +186,24 @@ pub struct Sent {
 
 /// Sends `email` to all its recipients in one SMTP transaction, retrying
 /// 4xx replies and connection errors under `policy`. The message has a
-/// `Date` and a fresh `Message-ID` in the sender's domain.
+/// `Date` (lettre adds it) and a fresh `Message-ID` in the sender's domain.
 pub fn send(smtp: &Smtp, email: &Email, policy: &Policy) -> Result<Sent> {
     let host = &smtp.host;
     let what = format!("sending email via {host}");
     let domain = email.from.email.domain();
     let message_id = format!("<{}@{}>", crate::secret::random_hex(16), domain);
-    let recipients = email.to.iter().map(|m| m.email.clone()).collect();
-    let envelope = match Envelope::new(Some(email.from.email.clone()), recipients) {
-        Ok(envelope) => envelope,
+    let mut builder = Message::builder()
+        .from(email.from.clone())
+        .subject(email.subject.as_str())
+        .message_id(Some(message_id.clone()))
+        .header(ContentType::TEXT_PLAIN);
+    for to in &email.to {
+        builder = builder.to(to.clone());
+    }
+    let message = match builder.body(email.body.clone()) {
+        Ok(message) => message,
         Err(e) => bail!("{what}: the message cannot be built: {e}"),
     };
-    let message = mime::compose(
-        &email.from,
-        &email.to,
-        &email.subject,
-        &email.body,
-        &message_id,
-        std::time::SystemTime::now(),
-    );
     let tls = tls(smtp)?;
     let mut refused = None;
     let reply = policy.send(&what, |timeout| {
@@ -216,7 +215,7 @@ pub fn send(smtp: &Smtp, email: &Email, policy: &Policy) -> Result<Sent> {
             let password = password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
             transport = transport.credentials(Credentials::new(user.clone(), password));
         }
-        match transport.build().send_raw(&envelope, &message) {
+        match transport.build().send(&message) {
             Ok(_) => Ok(Reply::from_parts(250, String::new(), |_| None)),
             Err(e) => match classify(&e) {
                 Outcome::Retry(transport) => Err(transport),

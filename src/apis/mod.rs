@@ -9,7 +9,6 @@ pub mod email;
 pub mod fly;
 pub mod github;
 pub mod libsql;
-pub mod mime;
 pub mod netlify;
 pub mod seal;
 pub mod turso;

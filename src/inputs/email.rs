@@ -2,10 +2,11 @@
 //! `smtp-url` (the server, a credential) and `smtp-from` (the sender),
 //! read into the plain values the SMTP client takes.
 
+use lettre::message::Mailbox;
+
 use super::error::{bad, BadInput};
 use super::raw::Raw;
 use crate::apis::email::{self, Smtp};
-use crate::apis::mime::Mailbox;
 use crate::secret::Secret;
 
 /// Where the run's one email goes, and how.
