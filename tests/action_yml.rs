@@ -29,6 +29,7 @@ const OUTPUTS: &[&str] = &[
     "rotated",
     "invalidated",
     "revocation-proven",
+    "report",
 ];
 
 /// One entry under `inputs:` or `outputs:`.

@@ -97,6 +97,24 @@ fn a_roll_and_a_due_rotation() {
 }
 
 #[test]
+fn a_report_and_a_rotation_that_ensures_delete_protection() {
+    let world = World::new();
+    // Delete protection off: the rotation turns it on (PATCH), then the
+    // report reads it (the secret, written by the rotation, is not due).
+    run_and_check(
+        &world,
+        world.runner().input("delete-protection", "ensure"),
+        "delete-protection",
+    );
+    world.journal.clear();
+    run_and_check(
+        &world,
+        world.runner().input("mode", "report").input("rotate-after", "7d"),
+        "report",
+    );
+}
+
+#[test]
 fn a_verified_token() {
     let world = World::new();
     world.turso.add_database("prod", "users");

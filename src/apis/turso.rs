@@ -1,6 +1,11 @@
 //! The Turso Platform API: check the group, invalidate its tokens, mint a
 //! new one. Errors carry the status, Turso's own `error` text and the
-//! likely cause.
+//! likely cause. The group's configuration and the API token's own
+//! expiry are in `turso/safety.rs`.
+
+mod safety;
+
+pub use safety::ApiTokenExpiry;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -196,7 +196,7 @@ pub(super) fn notify(raw: &Raw) -> Result<Option<Notify>, BadInput> {
 }
 
 /// `notify-on`.
-fn only_on_failure(on: Option<&str>) -> Result<bool, BadInput> {
+pub(super) fn only_on_failure(on: Option<&str>) -> Result<bool, BadInput> {
     match on {
         None | Some("always") => Ok(false),
         Some("failure") => Ok(true),

@@ -10,6 +10,7 @@
 mod access;
 mod consumers;
 mod durations;
+mod email;
 mod error;
 mod raw;
 mod spec;
@@ -28,6 +29,7 @@ use crate::secret::Secret;
 pub use access::Access;
 pub use consumers::{signing_key, Dispatch, Notify, NotifyFormat, DEFAULT_EVENT_TYPE};
 pub use durations::{parse_duration, Limits};
+pub use email::EmailNotify;
 pub use error::BadInput;
 pub use raw::input_var;
 pub use spec::{help, InputSpec, INPUTS};
@@ -107,6 +109,11 @@ pub struct Inputs {
     pub netlify: Option<Access>,
     /// `--show-token`: print the token outside Actions.
     pub show_token: bool,
+    /// `delete-protection: ensure`: the group's delete protection is turned
+    /// on after the writes (in `mode: report`, its absence is a finding).
+    pub delete_protection: bool,
+    /// Where one email about the run goes.
+    pub email: Option<EmailNotify>,
 }
 
 /// Parses the command line and the environment into a [`Command`].
@@ -153,6 +160,8 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
     let limits = durations::limits(raw)?;
     let dispatcher = access::dispatcher(raw, dispatch_token, &dispatch)?;
     let notify = consumers::notify(raw)?;
+    let delete_protection = turso::delete_protection(raw)?;
+    let email = email::email(raw, consumers::only_on_failure(raw.get("notify-on").as_deref())?)?;
 
     Ok(Inputs {
         organization,
@@ -182,5 +191,7 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
         fly: platforms.fly,
         netlify: platforms.netlify,
         show_token: false,
+        delete_protection,
+        email,
     })
 }

@@ -38,6 +38,9 @@ pub enum Mode {
     /// A new expiring token is created and written; old ones live until
     /// they expire, so no consumer has an outage.
     Roll,
+    /// Nothing changes and nothing is minted: each secret's age, the
+    /// group's delete protection and the API token's expiry are reported.
+    Report,
 }
 
 impl Mode {
@@ -45,6 +48,7 @@ impl Mode {
         match self {
             Mode::Invalidate => "invalidate",
             Mode::Roll => "roll",
+            Mode::Report => "report",
         }
     }
 }
@@ -131,8 +135,9 @@ fn mode(raw: &Raw) -> Result<Mode, BadInput> {
     match raw.get("mode").as_deref() {
         None | Some("invalidate") => Ok(Mode::Invalidate),
         Some("roll") => Ok(Mode::Roll),
+        Some("report") => Ok(Mode::Report),
         Some(other) => bad(format!(
-            "Input `mode`: '{}' is not valid. Expected `invalidate` or `roll`.",
+            "Input `mode`: '{}' is not valid. Expected `invalidate`, `roll` or `report`.",
             shown(other)
         )),
     }
@@ -211,4 +216,17 @@ pub(super) fn previous_token(
         return bad("Input `previous-token` needs a database to try it on: give `database-url` (a database of the group), or rotate a `database`.");
     }
     Ok(Some(token))
+}
+
+/// `delete-protection`: `ensure` turns the group's delete protection on
+/// (in `mode: report`, only reports it as a finding); `ignore` by default.
+pub(super) fn delete_protection(raw: &Raw) -> Result<bool, BadInput> {
+    match raw.get("delete-protection").as_deref() {
+        None | Some("ignore") => Ok(false),
+        Some("ensure") => Ok(true),
+        Some(other) => bad(format!(
+            "Input `delete-protection`: '{}' is not valid. Expected `ignore` or `ensure`.",
+            shown(other)
+        )),
+    }
 }

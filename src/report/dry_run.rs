@@ -64,7 +64,7 @@ pub(super) fn results(inputs: &Inputs, now: SystemTime, groups: &[DryRunGroup]) 
 fn log_plans(inputs: &Inputs, groups: &[DryRunGroup], results: &[String]) {
     let old = match inputs.mode {
         Mode::Invalidate => "invalidate every token of",
-        Mode::Roll => "invalidate nothing in",
+        Mode::Roll | Mode::Report => "invalidate nothing in",
     };
     for ((plan, group), result) in inputs.plans.iter().zip(groups).zip(results) {
         if group.failed.is_none() {

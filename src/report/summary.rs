@@ -38,6 +38,7 @@ fn mode_line(inputs: &Inputs, outcomes: &[GroupOutcome]) -> &'static str {
         }
         Mode::Invalidate => "Mode `invalidate`: old tokens invalidated.\n\n",
         Mode::Roll => "Mode `roll`: old tokens not invalidated: they stay valid until they expire.\n\n",
+        Mode::Report => "",
     }
 }
 
@@ -66,6 +67,32 @@ fn previous_token_lines(outcomes: &[GroupOutcome]) -> String {
 
 /// A group's rows: one per target, or one for a group that wrote nothing.
 fn group_rows(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> String {
+    rows(inputs, now, o)
+        .into_iter()
+        .map(|[org, group, target, result, expires, rotated, window]| {
+            format!(
+                "| {org} | {group} | {} | {} | {expires} | {rotated} | {window} |\n",
+                cell(&target),
+                cell(&result)
+            )
+        })
+        .collect()
+}
+
+/// The table's header, as text.
+pub(super) const HEADER: [&str; 7] = [
+    "Organization",
+    "Group",
+    "Secret",
+    "Result",
+    "Expires",
+    "Rotated at",
+    "Without a valid secret",
+];
+
+/// A group's cells, unformatted: one row per target, or one for a group
+/// that wrote nothing.
+pub(super) fn rows(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> Vec<[String; 7]> {
     let expires = match (&o.token, o.expiry) {
         (None, _) => "-".to_owned(),
         (Some(_), Expiry::Never) => "never".to_owned(),
@@ -81,13 +108,15 @@ fn group_rows(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> String {
     target_results(inputs, now, o)
         .into_iter()
         .map(|(target, result)| {
-            format!(
-                "| {} | {} | {} | {} | {expires} | {rotated} | {window} |\n",
-                inputs.organization,
+            [
+                inputs.organization.clone(),
                 subject_cell(o),
-                cell(&target),
-                cell(&result)
-            )
+                target,
+                result,
+                expires.clone(),
+                rotated.clone(),
+                window.clone(),
+            ]
         })
         .collect()
 }
@@ -127,7 +156,7 @@ fn target_results(inputs: &Inputs, now: SystemTime, o: &GroupOutcome) -> Vec<(St
 }
 
 /// The consumers told, and how each delivery went.
-fn deliveries_table(deliveries: &[Delivery]) -> String {
+pub(super) fn deliveries_table(deliveries: &[Delivery]) -> String {
     let mut text = String::from("| Consumer | Result |\n|---|---|\n");
     for d in deliveries {
         let result = d

@@ -316,3 +316,81 @@ fn json_messages() {
     insta::assert_snapshot!("json_success", success);
     insta::assert_snapshot!("json_failure", failure);
 }
+
+/// Subject and body of an email, as one text.
+fn email_text((subject, body): (String, String)) -> String {
+    format!("Subject: {subject}\n\n{body}")
+}
+
+#[test]
+fn email_of_a_rotation_and_of_a_failure() {
+    let wf = workflow();
+    let one = inputs_with("acme", Some("weekly"));
+    let success = [rotated("prod", &["A"])];
+    let deliveries = [delivered("notify:hooks.slack.com")];
+    insta::assert_snapshot!(
+        "email_success",
+        email_text(super::email::email_at(&one, &wf, &success, &deliveries, at(5)))
+    );
+    let several = inputs(
+        "acme",
+        &[
+            ("INPUT_GROUP", ""),
+            ("INPUT_GROUPS", "prod=A\ndev=B\nstage=C"),
+            ("INPUT_REPOSITORY", "acme/app"),
+        ],
+    );
+    let failure = [
+        rotated("dev", &["B"]),
+        half_written(),
+        GroupOutcome::untouched(&plan("stage", &["C"]), "HTTP 404: group not found".into()),
+    ];
+    let text = email_text(super::email::email_at(&several, &wf, &failure, &[], at(5)));
+    assert!(
+        text.starts_with("Subject: Turso tokens rotated: acme: 3 groups FAILED\n"),
+        "{text}"
+    );
+    assert!(!text.contains(token().expose()), "never a token");
+    insta::assert_snapshot!("email_failure", text);
+}
+
+/// A report: one target fresh, one missing, one on a platform without
+/// timestamps; delete protection off, the API token expiring.
+fn compliance() -> super::Compliance {
+    use super::{ComplianceGroup, TargetState};
+    let plan = plan("prod", &["FRESH", "GONE"]);
+    super::Compliance {
+        api_token: crate::apis::turso::ApiTokenExpiry::At(at(3 * 86_400)),
+        groups: vec![ComplianceGroup {
+            delete_protection: Some(false),
+            error: None,
+            targets: vec![
+                TargetState {
+                    target: target("FRESH"),
+                    age: Age::WrittenAt(at(0)),
+                    due: false,
+                },
+                TargetState {
+                    target: target("GONE"),
+                    age: Age::Missing,
+                    due: true,
+                },
+            ],
+            plan,
+        }],
+        findings: vec!["group `prod`: GONE in repository acme/app is due: missing".into()],
+    }
+}
+
+#[test]
+fn a_report_as_output_summary_and_email() {
+    let report = compliance();
+    let now = at(86_400 + 3_600);
+    insta::assert_snapshot!("report_output", pretty(&super::compliance::json(&report, now)));
+    insta::assert_snapshot!("report_summary", super::compliance::summary(&report, now, "acme", &[]));
+    let inputs = inputs("acme", &[("INPUT_MODE", "report")]);
+    insta::assert_snapshot!(
+        "report_email",
+        email_text(super::email::report_email_at(&inputs, &workflow(), &report, &[], now))
+    );
+}

@@ -83,6 +83,7 @@ pub(super) fn headline(inputs: &Inputs, outcomes: &[GroupOutcome], run_failed: b
     let old = match inputs.mode {
         Mode::Invalidate => "old tokens invalidated",
         Mode::Roll => "old tokens valid until they expire",
+        Mode::Report => "nothing changed",
     };
     match (run_failed, rotated) {
         (true, _) => format!("Turso token rotation in {} failed", inputs.organization),

@@ -50,3 +50,14 @@ pub fn is_due(inputs: &Inputs, last_written: &[(Target, Age)]) -> bool {
             _ => true,
         })
 }
+
+/// One target in a report: due when it is missing or ahead of the clock,
+/// or (with `rotate-after`) written at least that long ago. A target whose
+/// platform keeps no timestamp is never due while it exists.
+pub fn target_is_due(rotate_after: Option<Duration>, age: Age) -> bool {
+    match age {
+        Age::Missing | Age::Ahead(_) => true,
+        Age::Untracked => false,
+        Age::WrittenAt(at) => rotate_after.is_some_and(|after| at.elapsed().unwrap_or_default() >= after),
+    }
+}

@@ -6,6 +6,7 @@
 //! invalidated, nothing is lost: the new token is always handed on, and
 //! the state message says exactly what was done.
 
+mod compliance;
 mod due;
 mod group;
 mod preflight;
@@ -39,7 +40,17 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     if let Some(previous) = &inputs.previous_token {
         wf.mask(previous);
     }
-    let result = rotate(inputs, wf);
+    // So is an SMTP URL, and the password inside it.
+    if let Some(email) = &inputs.email {
+        wf.mask(&email.url);
+        if let Some(password) = &email.smtp.password {
+            wf.mask(password);
+        }
+    }
+    let result = match inputs.mode {
+        Mode::Report => compliance::run(inputs, wf),
+        _ => rotate(inputs, wf),
+    };
     if let Err(e) = &result {
         tell::preflight_failure(inputs, wf, e);
     }
@@ -84,7 +95,10 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     // Told to stop: nothing new starts, but the state and outputs are written.
     let deliveries = match crate::stop::requested() {
         true => Vec::new(),
-        false => tell::consumers(inputs, wf, &policy, dispatcher, &writers, &outcomes),
+        false => {
+            let protected = compliance::protect(&turso, &policy, &groups);
+            tell::consumers(inputs, wf, &policy, dispatcher, &writers, &outcomes, protected)
+        }
     };
     let code = report::finish(inputs, wf, &outcomes, &deliveries);
     if crate::stop::requested() {

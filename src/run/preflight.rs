@@ -31,6 +31,8 @@ pub struct Preflight<'a> {
     pub database: Option<Database>,
     /// `previous-token` was refused already before the run: it proves nothing.
     pub previous_refused: bool,
+    /// With `delete-protection: ensure`: whether the group is protected.
+    pub delete_protection: Option<bool>,
 }
 
 impl Preflight<'_> {
@@ -84,6 +86,7 @@ pub fn read<'a>(
             last_written: None,
             database: None,
             previous_refused: false,
+            delete_protection: None,
         })
         .collect();
     for group in &mut groups {
@@ -100,6 +103,12 @@ pub fn read<'a>(
                 inputs.organization
             )),
             Err(e) => group.failed = Some(group_failure(inputs, e)?),
+        }
+        if inputs.delete_protection && group.failed.is_none() {
+            match turso.delete_protection(&group.plan.group, policy) {
+                Ok(on) => group.delete_protection = Some(on),
+                Err(e) => group.failed = Some(group_failure(inputs, e)?),
+            }
         }
     }
     super::revocation::try_previous(inputs, wf, policy, &mut groups)?;

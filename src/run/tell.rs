@@ -1,5 +1,6 @@
 //! Telling the consumers once the secrets are written: a dispatch per
-//! `dispatch` entry, then one message to `notify-url`. A running deployment
+//! `dispatch` entry, then one message to `notify-url` and one email to
+//! `notify-email`. A running deployment
 //! keeps the token it started with, so the outage after an invalidation
 //! ends when the consumers redeploy. A delivery that fails undoes nothing.
 
@@ -12,12 +13,13 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::apis::email::{self, Email};
 use crate::apis::github::GitHub;
 use crate::apis::Writers;
 use crate::http::retry::{detail, Policy};
 use crate::http::{self, Call};
-use crate::inputs::{self, Dispatch, Inputs, Limits, Notify, NotifyFormat};
-use crate::report::{self, Delivery, GroupOutcome};
+use crate::inputs::{self, Dispatch, EmailNotify, Inputs, Limits, Notify, NotifyFormat};
+use crate::report::{self, Compliance, Delivery, GroupOutcome};
 use crate::secret::random_hex;
 use crate::workflow::{self, Workflow};
 
@@ -25,7 +27,8 @@ use crate::workflow::{self, Workflow};
 /// as after a preflight failure: the channel hears of the runs that went worst.
 const NOTIFY_AFTER_FAILURE: Duration = Duration::from_secs(20);
 
-/// Dispatches, once some secrets were written, then the notification.
+/// Dispatches, once some secrets were written, then the notification and
+/// the email, which tell of the `earlier` deliveries too (delete protection).
 pub fn consumers(
     inputs: &Inputs,
     wf: &Workflow,
@@ -33,40 +36,104 @@ pub fn consumers(
     github: Option<&GitHub>,
     writers: &Writers,
     outcomes: &[GroupOutcome],
+    earlier: Vec<Delivery>,
 ) -> Vec<Delivery> {
-    let mut deliveries = Vec::new();
+    let mut deliveries = earlier;
     if !inputs.dispatch.is_empty() && report::written(outcomes).next().is_some() {
         let payload = report::dispatch_payload(inputs, wf, outcomes);
         deliveries.extend(dispatch(github, writers, &inputs.dispatch, &payload));
     }
+    // The run's deadline may be spent: the messages get a short time of their own.
+    let policy = match policy.remaining() >= NOTIFY_AFTER_FAILURE {
+        true => *policy,
+        false => short_policy(inputs),
+    };
     if let Some(notify) = &inputs.notify {
         if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
             let message = report::notification(inputs, wf, outcomes, &deliveries, notify.format);
-            let policy = match policy.remaining() >= NOTIFY_AFTER_FAILURE {
-                true => *policy,
-                false => short_policy(inputs),
-            };
             deliveries.push(self::notify(notify, &message, &policy));
+        }
+    }
+    if let Some(to) = &inputs.email {
+        if !to.only_on_failure || report::failed(outcomes, &deliveries) {
+            let (subject, body) = report::run_email(inputs, wf, outcomes, &deliveries);
+            deliveries.push(self::email(to, subject, body, &policy));
         }
     }
     deliveries
 }
 
-/// A run that stopped in preflight fails too: the channel hears of it.
-pub fn preflight_failure(inputs: &Inputs, wf: &Workflow, error: &anyhow::Error) {
-    let (Some(notify), false) = (&inputs.notify, inputs.dry_run) else {
-        return;
+/// The notification and the email of a report run: with `notify-on:
+/// failure`, only when a finding stands (something is due).
+pub fn report(inputs: &Inputs, wf: &Workflow, policy: &Policy, compliance: &Compliance) -> Vec<Delivery> {
+    let mut deliveries = Vec::new();
+    let policy = match policy.remaining() >= NOTIFY_AFTER_FAILURE {
+        true => *policy,
+        false => short_policy(inputs),
     };
+    let failed = |deliveries: &[Delivery]| compliance.failed() || deliveries.iter().any(|d| d.error.is_some());
+    if let Some(notify) = &inputs.notify {
+        if !notify.only_on_failure || failed(&deliveries) {
+            let message = report::report_notification(inputs, wf, compliance, &deliveries, notify.format);
+            deliveries.push(self::notify(notify, &message, &policy));
+        }
+    }
+    if let Some(to) = &inputs.email {
+        if !to.only_on_failure || failed(&deliveries) {
+            let (subject, body) = report::report_email(inputs, wf, compliance, &deliveries);
+            deliveries.push(self::email(to, subject, body, &policy));
+        }
+    }
+    deliveries
+}
+
+/// A run that stopped in preflight fails too: the channel and the
+/// recipients hear of it.
+pub fn preflight_failure(inputs: &Inputs, wf: &Workflow, error: &anyhow::Error) {
+    if inputs.dry_run || (inputs.notify.is_none() && inputs.email.is_none()) {
+        return;
+    }
     let outcomes: Vec<GroupOutcome> = inputs
         .plans
         .iter()
         .map(|plan| GroupOutcome::untouched(plan, format!("{error:#}")))
         .collect();
-    let message = report::notification(inputs, wf, &outcomes, &[], notify.format);
     // The run's deadline may be what stopped it: a short one of its own.
-    if let Some(error) = self::notify(notify, &message, &short_policy(inputs)).error {
-        wf.annotate("warning", &error);
+    let policy = short_policy(inputs);
+    let mut deliveries = Vec::new();
+    if let Some(notify) = &inputs.notify {
+        let message = report::notification(inputs, wf, &outcomes, &[], notify.format);
+        deliveries.push(self::notify(notify, &message, &policy));
     }
+    if let Some(to) = &inputs.email {
+        let (subject, body) = report::run_email(inputs, wf, &outcomes, &deliveries);
+        deliveries.push(self::email(to, subject, body, &policy));
+    }
+    for error in deliveries.iter().filter_map(|d| d.error.as_ref()) {
+        wf.annotate("warning", error);
+    }
+}
+
+/// Sends the run's one email to every recipient. Only the server's host is
+/// ever named.
+pub fn email(to: &EmailNotify, subject: String, body: String, policy: &Policy) -> Delivery {
+    let message = Email {
+        from: to.from.clone(),
+        to: to.to.clone(),
+        subject,
+        body,
+    };
+    let host = &to.smtp.host;
+    let result = email::send(&to.smtp, &message, policy).map(|sent| {
+        workflow::log(&format!(
+            "emailed {} recipient(s) via {host} (Message-ID {})",
+            to.to.len(),
+            sent.message_id
+        ));
+    });
+    // Scrubbed: an SMTP server's text never carries a registered secret.
+    let result = result.map_err(|e| anyhow!("{}", crate::secret::redact(&format!("{e:#}"))));
+    Delivery::new(format!("email:{host}"), result)
 }
 
 /// The notification's own time, when the run's is spent.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::inputs::Inputs;
 use crate::workflow::Workflow;
 
+use crate::report::compliance::{self, Compliance};
 use crate::report::outcome::{failed, Delivery, GroupOutcome};
 use crate::report::text::{group_line, headline};
 
@@ -17,7 +18,7 @@ pub(super) trait Format {
 }
 
 /// The run as a message tells it.
-pub(super) struct Content<'a> {
+pub(in crate::report) struct Content<'a> {
     pub inputs: &'a Inputs,
     pub wf: &'a Workflow,
     pub outcomes: &'a [GroupOutcome],
@@ -29,6 +30,8 @@ pub(super) struct Content<'a> {
     /// Failed groups first, then what was not delivered, then the rest:
     /// what a chat message has no room for is counted at its end.
     pub lines: Vec<Line>,
+    /// `mode: report`: what it read and found (then `outcomes` is empty).
+    pub report: Option<&'a Compliance>,
 }
 
 impl<'a> Content<'a> {
@@ -62,6 +65,45 @@ impl<'a> Content<'a> {
             failed,
             headline: headline(inputs, outcomes, failed),
             lines,
+            report: None,
+        }
+    }
+
+    /// A report run as a message tells it: it fails when a finding stands.
+    pub fn of_report(
+        inputs: &'a Inputs,
+        wf: &'a Workflow,
+        report: &'a Compliance,
+        deliveries: &'a [Delivery],
+        now: SystemTime,
+    ) -> Self {
+        let lines = report
+            .findings
+            .iter()
+            .map(|f| Line::group(f.clone()))
+            .chain(
+                deliveries
+                    .iter()
+                    .filter_map(|d| Some(format!("{} not delivered: {}", d.target, d.error.as_deref()?)))
+                    .map(|text| Line { text, group: false }),
+            )
+            .chain(
+                compliance::lines(report)
+                    .into_iter()
+                    .skip(report.findings.len())
+                    .map(Line::group),
+            )
+            .collect();
+        Content {
+            inputs,
+            wf,
+            outcomes: &[],
+            deliveries,
+            now,
+            failed: report.failed() || deliveries.iter().any(|d| d.error.is_some()),
+            headline: compliance::headline(report, &inputs.organization),
+            lines,
+            report: Some(report),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::report::compliance;
 use crate::report::outcome::{GroupOutcome, Revocation};
 use crate::report::text::{group_result, rfc3339};
 
@@ -14,6 +15,22 @@ pub(super) struct Json;
 impl Format for Json {
     fn message(&self, content: &Content) -> Value {
         let (inputs, wf, outcomes) = (content.inputs, content.wf, content.outcomes);
+        if let Some(report) = content.report {
+            return json!({
+                "type": if content.failed { "turso.token.report_failed" } else { "turso.token.report" },
+                "timestamp": rfc3339(Some(content.now)),
+                "data": {
+                    "organization": inputs.organization,
+                    "mode": inputs.mode.as_str(),
+                    "reason": inputs.reason,
+                    "actor": wf.actor,
+                    "run_url": wf.run_url,
+                    "report": compliance::json(report, content.now),
+                    "findings": report.findings,
+                    "deliveries": content.deliveries.iter().map(|d| json!({"target": d.target, "error": d.error})).collect::<Vec<_>>(),
+                },
+            });
+        }
         json!({
             "type": if content.failed { "turso.token.rotation_failed" } else { "turso.token.rotated" },
             "timestamp": rfc3339(Some(content.now)),

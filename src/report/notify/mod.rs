@@ -15,8 +15,11 @@ use serde_json::Value;
 use crate::inputs::{Inputs, NotifyFormat};
 use crate::workflow::Workflow;
 
+use super::compliance::Compliance;
 use super::outcome::{Delivery, GroupOutcome};
 use content::{Content, Format};
+
+pub(super) use content::Content as MessageContent;
 
 #[cfg(test)]
 pub(super) use content::{left_out, Line};
@@ -44,6 +47,18 @@ pub(super) fn message(
     now: SystemTime,
 ) -> Value {
     let content = Content::new(inputs, wf, outcomes, deliveries, now);
+    renderer(format).message(&content)
+}
+
+/// The message to `notify-url` about a report run.
+pub fn report_notification(
+    inputs: &Inputs,
+    wf: &Workflow,
+    report: &Compliance,
+    deliveries: &[Delivery],
+    format: NotifyFormat,
+) -> Value {
+    let content = Content::of_report(inputs, wf, report, deliveries, SystemTime::now());
     renderer(format).message(&content)
 }
 
