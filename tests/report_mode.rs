@@ -224,3 +224,38 @@ fn a_protected_group_is_not_patched() {
     world.runner().input("delete-protection", "ensure").run().assert_exit(0);
     assert_eq!(world.turso.count("PATCH", "/"), 0);
 }
+
+#[test]
+fn a_database_report_names_the_database_and_reads_its_own_protection() {
+    let world = world_with_secret_written(Some(60));
+    world.turso.add_database("prod", "users");
+    world.turso.set_database_delete_protection("users", true);
+    let runner = report_runner(&world).input("group", "").input("database", "users");
+    let (result, report) = run_report(&world, runner);
+    result.assert_exit(0);
+    let entry = &report["groups"][0];
+    assert_eq!(entry["database"], "users", "{report}");
+    assert_eq!(entry["delete-protection"], true);
+    assert!(entry.get("group").is_none(), "{report}");
+    assert_eq!(
+        world.turso.count("GET", "/configuration"),
+        0,
+        "a database's own setting is in its preflight answer"
+    );
+}
+
+#[test]
+fn ensure_in_a_database_rotation_protects_the_database() {
+    let world = World::new();
+    world.turso.add_database("prod", "users");
+    let result = world
+        .runner()
+        .input("group", "")
+        .input("database", "users")
+        .input("delete-protection", "ensure")
+        .run();
+    result.assert_exit(0);
+    assert_eq!(world.turso.database_configuration("users")["delete_protection"], true);
+    assert_eq!(world.turso.count("PATCH", "/databases/users/configuration"), 1);
+    assert_eq!(world.turso.count("PATCH", "/groups/"), 0, "the group is left as it is");
+}

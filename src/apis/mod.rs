@@ -13,7 +13,6 @@ pub mod libsql;
 pub mod netlify;
 pub mod seal;
 pub mod turso;
-pub mod turso_database;
 pub mod vercel;
 
 use std::collections::BTreeMap;

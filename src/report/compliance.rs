@@ -84,8 +84,8 @@ pub fn json(c: &Compliance, now: SystemTime) -> Value {
     };
     json!({
         "api-token-expires-at": expires,
-        "groups": c.groups.iter().map(|g| json!({
-            "group": g.plan.group,
+        "groups": c.groups.iter().map(|g| {
+            let mut entry = json!({
             "delete-protection": g.delete_protection.unwrap_or(false),
             "targets": g.plan.targets.iter().map(|t| match g.targets.iter().find(|s| &s.target == t) {
                 Some(s) => json!({
@@ -98,7 +98,12 @@ pub fn json(c: &Compliance, now: SystemTime) -> Value {
                 // Not read (the group failed): nothing known, and not due.
                 None => json!({"target": t.spec(), "exists": false, "last-written": null, "age-seconds": null, "due": false}),
             }).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+            });
+            // SPEC: "group", or "database" for a database's plan.
+            let key = if g.plan.database().is_some() { "database" } else { "group" };
+            entry[key] = json!(g.plan.group);
+            entry
+        }).collect::<Vec<_>>(),
     })
 }
 

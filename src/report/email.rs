@@ -36,7 +36,8 @@ pub(super) fn email_at(
         outcomes
             .iter()
             .flat_map(|o| summary::rows(inputs, now, o))
-            .map(|r| r.to_vec()),
+            // Plain text: the Markdown's code marks go.
+            .map(|r| r.iter().map(|cell| cell.replace('`', "")).collect()),
     );
     render(&content, &table)
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use super::due;
 use super::preflight::{group_failure, Preflight, PREFLIGHT};
 use super::tell;
-use crate::apis::turso::{ApiTokenExpiry, Turso};
+use crate::apis::turso::{ApiTokenExpiry, Protected, Turso};
 use crate::apis::{Age, Read, ReadKey, Writers};
 use crate::http::retry::Policy;
 use crate::inputs::{Inputs, Platform, Target};
@@ -45,9 +45,15 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             error: None,
             targets: Vec::new(),
         };
-        let read = turso
-            .check_group(&plan.group, &policy)
-            .and_then(|()| turso.delete_protection(&plan.group, &policy));
+        // A database's own delete protection is in its preflight answer.
+        let read = match plan.database() {
+            Some(db) => turso
+                .check_database(db, &policy)
+                .map(|found| found.delete_protection.unwrap_or(false)),
+            None => turso
+                .check_group(&plan.group, &policy)
+                .and_then(|()| turso.delete_protection(&plan.group, &policy)),
+        };
         match read {
             Ok(on) => group.delete_protection = Some(on),
             Err(e) => group.error = Some(group_failure(inputs, e)?),
@@ -149,7 +155,10 @@ fn group_findings(inputs: &Inputs, wf: &Workflow, group: &ComplianceGroup) -> Ve
         workflow::log(&format!("report: group `{name}`: {} is not due", state.target));
     }
     if group.delete_protection == Some(false) {
-        let text = format!("group `{name}`: delete protection is off: the group and its databases can be deleted with one call (`delete-protection: ensure` turns it on)");
+        let text = format!(
+            "{}: delete protection is off: it can be deleted with one call (`delete-protection: ensure` turns it on)",
+            group.plan
+        );
         if inputs.delete_protection {
             findings.push(text);
         } else {
@@ -169,7 +178,11 @@ pub fn protect(turso: &Turso, policy: &Policy, groups: &[Preflight]) -> Vec<Deli
         .filter(|g| g.failed.is_none() && g.delete_protection == Some(false))
         .map(|g| {
             let group = &g.plan.group;
-            let error = match turso.protect_from_deletion(group, policy) {
+            let subject = match g.plan.database() {
+                Some(db) => Protected::Database(db),
+                None => Protected::Group(group),
+            };
+            let error = match turso.protect_from_deletion(subject, policy) {
                 Ok(()) => {
                     workflow::log(&format!("group `{group}`: delete protection turned on"));
                     None

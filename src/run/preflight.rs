@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use super::due;
+use crate::apis::turso::database::Database;
 use crate::apis::turso::Turso;
-use crate::apis::turso_database::Database;
 use crate::apis::{Age, Prepared, Read, ReadKey, Writers};
 use crate::http::retry::{Policy, Refused};
 use crate::inputs::{GroupPlan, Inputs, Subject, Target};
@@ -105,7 +105,9 @@ pub fn read<'a>(
             Err(e) => group.failed = Some(group_failure(inputs, e)?),
         }
         if inputs.delete_protection && group.failed.is_none() {
-            match turso.delete_protection(&group.plan.group, policy) {
+            // A database's own setting is in its preflight answer.
+            let known = group.database.as_ref().map(|db| db.delete_protection.unwrap_or(false));
+            match known.map_or_else(|| turso.delete_protection(&group.plan.group, policy), Ok) {
                 Ok(on) => group.delete_protection = Some(on),
                 Err(e) => group.failed = Some(group_failure(inputs, e)?),
             }

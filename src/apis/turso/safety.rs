@@ -8,9 +8,16 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{turso_error, Turso, MAX_EXP, TURSO_API};
+use super::{turso_error, Route, Turso, MAX_EXP, TURSO_API};
 use crate::http::retry::{Policy, Refused};
 use crate::http::Call;
+
+/// What `delete-protection: ensure` protects: a group, or one database.
+#[derive(Debug, Clone, Copy)]
+pub enum Protected<'a> {
+    Group(&'a str),
+    Database(&'a str),
+}
 
 #[derive(Deserialize)]
 struct Configuration {
@@ -35,11 +42,23 @@ impl Turso {
         Ok(answer.delete_protection)
     }
 
-    /// Turns the group's delete protection on (`PATCH …/configuration`).
-    pub fn protect_from_deletion(&self, group: &str, policy: &Policy) -> Result<()> {
-        let what = format!("turning on delete protection of group `{group}`");
+    /// Turns the group's (or one database's) delete protection on
+    /// (`PATCH …/configuration`).
+    pub fn protect_from_deletion(&self, subject: Protected, policy: &Policy) -> Result<()> {
+        let (route, scope, what) = match subject {
+            Protected::Group(group) => (
+                Route::Group(group),
+                "group:configure",
+                format!("turning on delete protection of group `{group}`"),
+            ),
+            Protected::Database(db) => (
+                Route::Database(db),
+                "db:configure",
+                format!("turning on delete protection of database `{db}`"),
+            ),
+        };
         let body = Some(json!({ "delete_protection": true }));
-        let reply = self.call(policy, "PATCH", group, "/configuration", body, &what, "group:configure")?;
+        let reply = self.call_at(policy, "PATCH", route, "/configuration", body, &what, scope)?;
         let answer: Configuration = reply.parse(&what, TURSO_API, "`delete_protection`")?;
         if !answer.delete_protection {
             bail!("{what}: the Turso API answered that delete protection is still off");

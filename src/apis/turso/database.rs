@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde::Deserialize;
 
-use super::turso::{Route, TokenRequest, Turso, TURSO_API};
+use super::{Route, TokenRequest, Turso, TURSO_API};
 use crate::http::retry::{Policy, Refused};
 use crate::secret::Secret;
 

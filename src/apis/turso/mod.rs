@@ -3,9 +3,10 @@
 //! likely cause. The group's configuration and the API token's own
 //! expiry are in `turso/safety.rs`.
 
+pub mod database;
 mod safety;
 
-pub use safety::ApiTokenExpiry;
+pub use safety::{ApiTokenExpiry, Protected};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
