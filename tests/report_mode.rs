@@ -259,3 +259,20 @@ fn ensure_in_a_database_rotation_protects_the_database() {
     assert_eq!(world.turso.count("PATCH", "/databases/users/configuration"), 1);
     assert_eq!(world.turso.count("PATCH", "/groups/"), 0, "the group is left as it is");
 }
+
+#[test]
+fn a_report_gives_the_previous_token_expiry_and_never_prints_it() {
+    let world = world_with_secret_written(Some(60));
+    let previous = world.turso.issue_token("prod");
+    let runner = report_runner(&world)
+        .secrets(&[common::world::API_TOKEN, common::world::GH_TOKEN, &previous])
+        .input("previous-token", &previous);
+    let (result, _) = run_report(&world, runner);
+    result.assert_exit(0);
+    assert!(
+        result.summary.contains("Previous token (`previous-token`): "),
+        "{}",
+        result.summary
+    );
+    assert_eq!(world.turso.count("POST", "/v2/pipeline"), 0, "a report tries no token");
+}

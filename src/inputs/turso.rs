@@ -202,7 +202,8 @@ pub(super) fn previous_token(
     };
     // Registered for redaction before any error can be written.
     let token = Secret::new(token);
-    if mode == Mode::Roll {
+    // A roll and a report only read its expiry.
+    if matches!(mode, Mode::Roll | Mode::Report) {
         return Ok(Some(token));
     }
     if plans.len() > 1 {

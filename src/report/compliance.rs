@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
-use crate::apis::turso::ApiTokenExpiry;
+use crate::apis::turso::{ApiTokenExpiry, Expiry};
 use crate::apis::Age;
 use crate::inputs::{GroupPlan, Target};
 
@@ -20,6 +20,8 @@ use super::text::{cell, rfc3339, short_duration};
 pub struct Compliance {
     /// The Turso API token's own expiry.
     pub api_token: ApiTokenExpiry,
+    /// With `previous-token`: its expiry, from its `exp` claim.
+    pub previous_token: Option<Expiry>,
     pub groups: Vec<ComplianceGroup>,
     /// What makes the report fail, one sentence each.
     pub findings: Vec<String>,
@@ -149,6 +151,14 @@ pub(super) fn rows(c: &Compliance, now: SystemTime) -> Vec<Vec<String>> {
 pub(super) fn summary(c: &Compliance, now: SystemTime, organization: &str, deliveries: &[Delivery]) -> String {
     let mut text = format!("### Turso token report: {organization}\n\n");
     text.push_str(&format!("Turso API token: {}.\n\n", api_token_line(c)));
+    if let Some(expiry) = c.previous_token {
+        let when = match expiry {
+            Expiry::Never => "never expires".to_owned(),
+            Expiry::At(at) => format!("expires {}", rfc3339(Some(at)).unwrap_or_default()),
+            Expiry::Unknown => "has an expiry this action cannot read".to_owned(),
+        };
+        text.push_str(&format!("Previous token (`previous-token`): {when}.\n\n"));
+    }
     for g in &c.groups {
         let protection = match g.delete_protection {
             Some(true) => "on",

@@ -360,6 +360,7 @@ fn compliance() -> super::Compliance {
     use super::{ComplianceGroup, TargetState};
     let plan = plan("prod", &["FRESH", "GONE"]);
     super::Compliance {
+        previous_token: None,
         api_token: crate::apis::turso::ApiTokenExpiry::At(at(3 * 86_400)),
         groups: vec![ComplianceGroup {
             delete_protection: Some(false),

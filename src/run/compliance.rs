@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use super::due;
 use super::preflight::{group_failure, Preflight, PREFLIGHT};
 use super::tell;
-use crate::apis::turso::{ApiTokenExpiry, Protected, Turso};
+use crate::apis::turso::{ApiTokenExpiry, Expiry, Protected, Turso};
 use crate::apis::{Age, Read, ReadKey, Writers};
 use crate::http::retry::Policy;
 use crate::inputs::{Inputs, Platform, Target};
@@ -80,6 +80,7 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     }
     let compliance = Compliance {
         api_token,
+        previous_token: inputs.previous_token.as_ref().map(Expiry::of),
         groups,
         findings,
     };
