@@ -4,8 +4,9 @@
 
 use super::consumers::Dispatch;
 use super::error::{bad, BadInput};
+use super::plans::GroupPlan;
 use super::raw::{Raw, Runner};
-use super::targets::{GroupPlan, Platform};
+use super::targets::Platform;
 use super::values::{slug, url};
 use crate::names;
 use crate::secret::Secret;

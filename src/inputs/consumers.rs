@@ -2,8 +2,9 @@
 //! (GitHub events, Vercel redeploys, Fly machine updates, Netlify builds) and the one `notify-url` message.
 
 use super::error::{bad, shown, BadInput};
+use super::plans::GroupPlan;
 use super::raw::Raw;
-use super::targets::{fly_app, GroupPlan, Platform, Scope};
+use super::targets::{fly_app, Platform, Scope};
 use super::values::{host_of, lines, repo, slug, webhook_url, Repo};
 use crate::secret::Secret;
 

@@ -12,6 +12,7 @@ mod consumers;
 mod durations;
 mod email;
 mod error;
+mod plans;
 mod raw;
 mod spec;
 mod targets;
@@ -31,9 +32,10 @@ pub use consumers::{signing_key, Dispatch, Notify, NotifyFormat, DEFAULT_EVENT_T
 pub use durations::{parse_duration, Limits};
 pub use email::EmailNotify;
 pub use error::BadInput;
+pub use plans::{GroupPlan, Subject};
 pub use raw::input_var;
 pub use spec::{help, InputSpec, INPUTS};
-pub use targets::{GroupPlan, NetlifyContexts, Platform, Scope, Subject, Target, VercelTargets, Visibility};
+pub use targets::{NetlifyContexts, Platform, Scope, Target, VercelTargets, Visibility};
 pub use turso::{Authorization, Expiration, Mode};
 pub use values::{host_of, secret_name, slug, url, Repo};
 
@@ -138,7 +140,7 @@ fn validate(raw: &Raw) -> Result<Inputs, BadInput> {
     )?;
     let api_token = turso::api_token(raw)?;
     let token = turso::new_token(raw)?;
-    let plans = targets::plans(raw, &runner, dry_run)?;
+    let plans = plans::plans(raw, &runner, dry_run)?;
     let dispatch = consumers::dispatch(raw, &plans)?;
     let dispatch_token = raw.get("dispatch-token").map(Secret::new);
     let needs = |platform| access::needs(&plans, &dispatch, dispatch_token.is_some(), platform);

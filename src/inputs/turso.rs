@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::durations::parse_duration;
 use super::error::{bad, shown, BadInput};
+use super::plans::GroupPlan;
 use super::raw::Raw;
-use super::targets::GroupPlan;
 use super::values::{list, slug, url};
 use crate::names;
 use crate::secret::Secret;
