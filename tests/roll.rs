@@ -250,6 +250,16 @@ fn a_roll_never_writes_a_token_that_fails_verification() {
         error.contains("Tokens invalidated: no") && error.contains("secret written: no"),
         "{error}"
     );
+    // Each target's result carries the verification error, not "not attempted".
+    let results: Vec<serde_json::Value> = serde_json::from_str(result.output("results").unwrap()).unwrap();
+    for entry in results {
+        let error = entry["error"].as_str().unwrap_or_default();
+        assert!(
+            !error.contains("not attempted") && error.contains("SELECT 1"),
+            "{entry}"
+        );
+        assert_eq!(entry["written"], false);
+    }
 }
 
 #[test]
