@@ -473,3 +473,31 @@ fn rotate_after_ages_fly_and_netlify_by_updated_at() {
     assert_eq!(a.netlify.var(SITE, NAME).unwrap().get("production"), Some(token));
     no_leak(&result, Some(token));
 }
+
+#[test]
+fn a_netlify_create_whose_answer_was_lost_is_completed_not_failed() {
+    let a = Apps::new();
+    // The variable's creation acts, then its answer is lost (a 502); the
+    // retry finds it existing (409) and sets the value per context instead.
+    a.netlify.fault_after(
+        "DELETE",
+        "/env/TURSO_ROTATE_PROBE",
+        Fault::new("POST", "/env", FaultAction::after_acting(502)),
+    );
+    let result = a.runner(&netlify_target()).run();
+    result.assert_exit(0);
+    let token = result.output("token").expect("the token");
+    let var = a.netlify.var(SITE, NAME).expect("the Netlify variable");
+    assert_eq!(var.get("production"), Some(token));
+    assert_eq!(
+        a.netlify.count("POST", "/env?"),
+        1 + 2,
+        "the probe, the lost create, its retry"
+    );
+    assert_eq!(
+        a.netlify.count("PATCH", "/env/TURSO_AUTH_TOKEN"),
+        1,
+        "then one PATCH per context"
+    );
+    no_leak(&result, Some(token));
+}

@@ -19,6 +19,7 @@ use crate::http::{self, segment, Call};
 use crate::inputs::{NetlifyContexts, Target};
 use crate::names;
 use crate::secret::{random_hex, Secret};
+use crate::workflow;
 
 /// A deploy context a value is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -277,9 +278,27 @@ impl Netlify {
         what: &str,
     ) -> Result<Option<String>> {
         let Some(existing) = existing else {
-            self.create(site, key, contexts, value, what)?;
+            match self.create(site, key, contexts, value, what) {
+                // It exists now: an attempt whose answer was lost made it
+                // (or someone did meanwhile): set each context's value.
+                Err(e) if refused_with(&e, 409) => {
+                    workflow::log(&format!(
+                        "Netlify variable {key} of site {} exists now: setting its value per context",
+                        site_label(site)
+                    ));
+                }
+                other => return other.map(|()| None),
+            }
+            self.set_values(site, key, contexts, value, what)?;
             return Ok(None);
         };
+        self.set_values(site, key, contexts, value, what)?;
+        Ok((!existing.is_secret).then(|| not_secret(site, key)))
+    }
+
+    /// One `PATCH` per context: the other contexts' values stay (a `PUT`
+    /// would drop them).
+    fn set_values(&self, site: &Site, key: &str, contexts: &[Context], value: &str, what: &str) -> Result<()> {
         let route = env_route(site, Some(key));
         for context in contexts {
             let what = format!(
@@ -289,7 +308,7 @@ impl Netlify {
             let body = json!({ "context": context.name(), "value": value });
             self.call("PATCH", &route, Some(body), &what)?;
         }
-        Ok((!existing.is_secret).then(|| not_secret(site, key)))
+        Ok(())
     }
 
     /// Starts a build of the site's production branch, so it deploys with

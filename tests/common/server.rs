@@ -366,6 +366,14 @@ impl Server {
         });
     }
 
+    /// Queue `fault` once a request matching `method` and `path_contains`
+    /// arrives (after it is answered normally): a fault for a later request
+    /// of the same route (the write after the probe, say).
+    pub fn fault_after(&self, method: &'static str, path_contains: &str, fault: Fault) {
+        let inner = Arc::clone(&self.inner);
+        self.on_request(method, path_contains, move || lock(&inner.faults).push(fault));
+    }
+
     pub fn clear_faults(&self) {
         lock(&self.inner.faults).clear();
     }
