@@ -286,3 +286,20 @@ fn dispatch_token_alone_sends_dispatches_for_a_run_without_github_targets() {
     assert_eq!(dispatches[0].token, DISPATCH_TOKEN);
     assert!(!result.stdout.contains("github-token") && !result.stderr.contains("github-token"));
 }
+
+#[test]
+fn sigterm_during_a_report_stops_it_at_once_with_exit_1() {
+    let world = World::new();
+    world
+        .github
+        .fault(Fault::new("GET", "/TURSO_AUTH_TOKEN", FaultAction::Hang).always());
+    let journal = world.journal.clone();
+    let result = world.runner().input("mode", "report").run_while(move |pid| {
+        wait_for("the secret's metadata read", || {
+            journal.position("github", "GET", "/TURSO_AUTH_TOKEN").is_some()
+        });
+        signal(pid, libc::SIGTERM);
+    });
+    result.assert_exit(1);
+    assert!(result.error_line().contains("nothing was rotated"), "{}", result.stdout);
+}

@@ -47,6 +47,8 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
             wf.mask(password);
         }
     }
+    // A report changes nothing, but stops the same way: at once, exit 1.
+    crate::stop::listen(wf);
     let result = match inputs.mode {
         Mode::Report => compliance::run(inputs, wf),
         _ => rotate(inputs, wf),
@@ -58,7 +60,6 @@ pub fn run(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
 }
 
 fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
-    crate::stop::listen(wf);
     let policy = Policy::new(inputs.limits);
     warn_of_a_short_roll(inputs, wf);
     let turso = Turso::new(&inputs.turso_api_url, &inputs.organization, inputs.api_token.clone());
