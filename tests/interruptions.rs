@@ -303,3 +303,42 @@ fn sigterm_during_a_report_stops_it_at_once_with_exit_1() {
     result.assert_exit(1);
     assert!(result.error_line().contains("nothing was rotated"), "{}", result.stdout);
 }
+
+#[test]
+fn a_lost_rotate_answer_then_a_failed_create_says_unknown_everywhere() {
+    let world = World::new();
+    let hook = Webhook::start(HOOK_PATH).with_journal(&world.journal);
+    world
+        .turso
+        .fault(Fault::new("POST", "/auth/rotate", FaultAction::after_acting(502)).always());
+    world.turso.fault(
+        Fault::new(
+            "POST",
+            "/auth/tokens",
+            FaultAction::status(403, r#"{"error":"forbidden"}"#),
+        )
+        .always(),
+    );
+    let result = world
+        .runner()
+        .input("max-attempts", "2")
+        .input("notify-url", &hook.notify_url())
+        .run();
+    result.assert_exit(1);
+    assert_eq!(result.output("invalidated"), Some("unknown"));
+    let error = result.error_line();
+    assert!(error.contains("Tokens invalidated: unknown"), "{error}");
+    assert!(
+        result.summary.contains("invalidation outcome unknown"),
+        "{}",
+        result.summary
+    );
+    let messages = hook.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].json()["data"]["invalidated"],
+        "unknown",
+        "{}",
+        messages[0].json()
+    );
+}

@@ -193,12 +193,20 @@ pub fn written(outcomes: &[GroupOutcome]) -> impl Iterator<Item = &GroupOutcome>
 
 /// The run's `invalidated`: `unknown` when any group's rotate call lost
 /// its answer, else `true` when any group's tokens were invalidated.
-pub(super) fn invalidated(outcomes: &[GroupOutcome]) -> &'static str {
-    let each: Vec<&str> = outcomes.iter().map(GroupOutcome::invalidated).collect();
+pub(super) fn invalidated<'a>(outcomes: impl IntoIterator<Item = &'a GroupOutcome>) -> &'static str {
+    let each: Vec<&str> = outcomes.into_iter().map(GroupOutcome::invalidated).collect();
     ["unknown", "true"]
         .into_iter()
         .find(|v| each.contains(v))
         .unwrap_or("false")
+}
+
+/// [`invalidated`] for a JSON message: a bool when known, else `"unknown"`.
+pub(super) fn invalidated_json<'a>(outcomes: impl IntoIterator<Item = &'a GroupOutcome>) -> serde_json::Value {
+    match invalidated(outcomes) {
+        "unknown" => serde_json::Value::from("unknown"),
+        known => serde_json::Value::from(known == "true"),
+    }
 }
 
 /// Where a new token was handed on.

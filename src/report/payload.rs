@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use crate::inputs::Inputs;
 use crate::workflow::Workflow;
 
-use super::outcome::{written, GroupOutcome};
+use super::outcome::{invalidated_json, written, GroupOutcome};
 use super::text::rfc3339;
 
 /// `client_payload` of a repository dispatch: at most 10 top-level keys
@@ -16,7 +16,7 @@ pub fn dispatch_payload(inputs: &Inputs, wf: &Workflow, outcomes: &[GroupOutcome
         "organization": inputs.organization,
         "groups": written.iter().map(|o| o.group()).collect::<Vec<_>>(),
         "mode": inputs.mode.as_str(),
-        "invalidated": written.iter().any(|o| o.rotated_at.is_some()),
+        "invalidated": invalidated_json(written.iter().copied()),
         "rotated-at": rfc3339(written.iter().filter_map(|o| o.made_at()).min()).unwrap_or_default(),
         "expires-at": rfc3339(written.iter().filter_map(|o| o.expiry.at()).min()).unwrap_or_default(),
         "secrets": written

@@ -92,6 +92,9 @@ fn tokenless_message(outcome: &GroupOutcome) -> String {
         None => format!(
             "{group}: {error}. Tokens invalidated: unknown (the rotate call failed); new token created: no; secret written: no. Re-run the workflow: it is safe."
         ),
+        Some(_) if outcome.invalidated() == "unknown" => format!(
+            "{group}: {error}. Tokens invalidated: unknown (invalidation outcome unknown: the rotate call's answer was lost, so it may have acted); new token created: no; secret written: no. Deployments using the old token may fail until a new one is written: re-run the workflow, it is safe."
+        ),
         Some(_) => format!(
             "{group}: {error}. Tokens invalidated: yes; new token created: no; secret written: no. Deployments using the old token fail until a new one is written: re-run the workflow, it is safe."
         ),

@@ -15,7 +15,8 @@ pub(super) fn summary(inputs: &Inputs, now: SystemTime, outcomes: &[GroupOutcome
     if let Some(reason) = &inputs.reason {
         text.push_str(&format!("Reason: {}\n\n", cell(reason)));
     }
-    if outcomes.iter().any(|o| o.token.is_some()) {
+    // (An invalidation whose outcome is unknown is said even without a token.)
+    if outcomes.iter().any(|o| o.token.is_some()) || invalidated(outcomes) == "unknown" {
         text.push_str(mode_line(inputs, outcomes));
     }
     text.push_str(&previous_token_lines(outcomes));

@@ -37,7 +37,8 @@ impl Format for Json {
             "data": {
                 "organization": inputs.organization,
                 "mode": inputs.mode.as_str(),
-                "invalidated": outcomes.iter().any(|o| o.rotated_at.is_some()),
+                // As the step output says: `unknown` when the answer was lost.
+                "invalidated": crate::report::outcome::invalidated_json(outcomes),
                 "reason": inputs.reason,
                 "actor": wf.actor,
                 "run_url": wf.run_url,
