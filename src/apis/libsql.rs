@@ -48,11 +48,11 @@ pub fn select_one(database_url: &str, token: &Secret, policy: &Policy, what: &st
             if first["type"] == "ok" {
                 return Ok(Answer::Accepted);
             }
+            // Server text: scrubbed and cut short, as every error body is.
             let error = first["error"]["message"]
                 .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| detail(&reply.body));
-            bail!("{what}: the database answered but the query failed: {error}");
+                .map_or_else(|| detail(&reply.body), detail);
+            bail!("{what}: the database answered but the query failed{error}");
         }
         status @ (401 | 403) => Ok(Answer::Refused {
             status,

@@ -143,8 +143,16 @@ impl Proxies {
 /// One proxy URL from variable `name`: `http://` (or no scheme), with an
 /// optional `user:password@`. Its password goes to `secret` first.
 fn parse(name: &str, url: &str, secret: &dyn Fn(String)) -> Result<ureq::Proxy, String> {
-    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    // The credentials end at the last `@`, even when a password holds a raw
+    // `/`, `?` or `#`: the whole of it is a secret before anything is said.
+    let authority = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => {
+            let host = after.split(['/', '?', '#']).next().unwrap_or_default();
+            &rest[..userinfo.len() + 1 + host.len()]
+        }
+        None => rest.split(['/', '?', '#']).next().unwrap_or_default(),
+    };
     let host = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             if let Some((_, password)) = userinfo.split_once(':') {
@@ -284,5 +292,17 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("p%40ss") && !error.contains("u:"), "{error}");
+    }
+
+    #[test]
+    fn a_password_with_a_raw_slash_is_still_a_secret() {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let env = |name: &str| (name == "https_proxy").then(|| "socks5://user:pa/ss@socks.corp:1080".to_owned());
+        let error = Proxies::from_env(&env, &|s| seen.borrow_mut().push(s)).err().unwrap();
+        assert_eq!(*seen.borrow(), ["pa/ss"]);
+        assert!(
+            error.contains("socks.corp:1080") && !error.contains("user:pa"),
+            "{error}"
+        );
     }
 }

@@ -20,10 +20,10 @@ pub(super) fn bad<T>(message: impl Into<String>) -> Result<T, BadInput> {
 
 /// An input value fit for an error line: one line, bounded, no secrets.
 pub(super) fn shown(value: &str) -> String {
-    let one_line: String = value
+    // Scrubbed before it is cut, so that no prefix of a secret survives the cut.
+    crate::secret::redact(value)
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .take(80)
-        .collect();
-    crate::secret::redact(&one_line)
+        .collect()
 }
