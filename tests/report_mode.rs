@@ -226,6 +226,25 @@ fn a_protected_group_is_not_patched() {
 }
 
 #[test]
+fn a_run_with_nothing_due_does_not_turn_protection_on() {
+    let world = World::new();
+    let scope = Scope::repo("acme/app");
+    world.github.set_secret(&scope, "TURSO_AUTH_TOKEN", "old-value");
+    world
+        .github
+        .set_secret_updated_at(&scope, "TURSO_AUTH_TOKEN", &rfc3339(ago(3600)));
+    let result = world
+        .runner()
+        .input("delete-protection", "ensure")
+        .input("rotate-after", "7d")
+        .run();
+    result.assert_exit(0);
+    assert_eq!(result.output("rotated"), Some("false"));
+    assert_eq!(world.turso.count("PATCH", "/"), 0, "a run that is not due changes nothing");
+    assert!(!world.turso.delete_protection("prod"));
+}
+
+#[test]
 fn a_database_report_names_the_database_and_reads_its_own_protection() {
     let world = world_with_secret_written(Some(60));
     world.turso.add_database("prod", "users");

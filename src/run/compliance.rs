@@ -19,7 +19,7 @@ use crate::apis::turso::{ApiTokenExpiry, Expiry, Protected, Turso};
 use crate::apis::{Age, Read, ReadKey, Writers};
 use crate::http::retry::Policy;
 use crate::inputs::{Inputs, Platform, Target};
-use crate::report::{self, rfc3339, short_duration, Compliance, ComplianceGroup, Delivery, TargetState};
+use crate::report::{self, rfc3339, short_duration, Compliance, ComplianceGroup, Delivery, GroupOutcome, TargetState};
 use crate::workflow::{self, Workflow};
 
 /// Without `rotate-after`, an API token that expires within this is a finding.
@@ -173,10 +173,14 @@ fn group_findings(inputs: &Inputs, wf: &Workflow, group: &ComplianceGroup) -> Ve
 /// preflight found it unprotected is protected. A refusal undoes nothing:
 /// like a failed dispatch, it fails the run (`results` entry
 /// `delete-protection:GROUP`).
-pub fn protect(turso: &Turso, policy: &Policy, groups: &[Preflight]) -> Vec<Delivery> {
+pub fn protect(turso: &Turso, policy: &Policy, groups: &[Preflight], outcomes: &[GroupOutcome]) -> Vec<Delivery> {
+    // Only groups whose secrets were written: a run that was not due (or
+    // failed) changes nothing more.
+    let written: Vec<&str> = report::written(outcomes).map(GroupOutcome::group).collect();
     groups
         .iter()
         .filter(|g| g.failed.is_none() && g.delete_protection == Some(false))
+        .filter(|g| written.contains(&g.plan.group.as_str()))
         .map(|g| {
             let group = &g.plan.group;
             let subject = match g.plan.database() {

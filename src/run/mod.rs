@@ -97,7 +97,7 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
     let deliveries = match crate::stop::requested() {
         true => Vec::new(),
         false => {
-            let protected = compliance::protect(&turso, &policy, &groups);
+            let protected = compliance::protect(&turso, &policy, &groups, &outcomes);
             tell::consumers(inputs, wf, &policy, dispatcher, &writers, &outcomes, protected)
         }
     };
