@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::fly::{authorization_for, FakeFly, NONCE_HEADER};
 use common::Recorded;
 use turso_rotate::apis::fly::{Fly, Rolled};
+use turso_rotate::apis::Age;
 use turso_rotate::http::retry::Policy;
 use turso_rotate::secret::Secret;
 
@@ -222,12 +223,14 @@ fn the_write_is_staged_and_returns_the_version() {
     fake.set_secret("web", "TURSO_AUTH_TOKEN", "old", "2026-01-01T00:00:00.123456789Z");
     let before = fake.secrets_version("web");
     let seen = fake.secrets_seen("web", "m1");
-    let age = fly.updated_at("web", "TURSO_AUTH_TOKEN").unwrap().expect("a time");
+    let Age::WrittenAt(age) = fly.updated_at("web", "TURSO_AUTH_TOKEN").unwrap() else {
+        panic!("a time")
+    };
     assert_eq!(
         humantime::format_rfc3339_seconds(age).to_string(),
         "2026-01-01T00:00:00Z"
     );
-    assert_eq!(fly.updated_at("web", "OTHER").unwrap(), None);
+    assert_eq!(fly.updated_at("web", "OTHER").unwrap(), Age::Missing);
 
     let version = fly
         .write("web", "TURSO_AUTH_TOKEN", "new-token-value", "writing the token")
@@ -401,4 +404,16 @@ fn errors_carry_the_request_id_and_never_the_token() {
     for part in BARE.split(',') {
         assert!(!error.contains(part), "the token leaked: {error}");
     }
+}
+
+#[test]
+fn a_secret_without_updated_at_has_no_age() {
+    // fly-go's `AppSecret.UpdatedAt` is optional (`omitempty`).
+    let (fake, fly) = setup(TOKEN, 20);
+    fake.fault(common::Fault::new(
+        "GET",
+        "/secrets/TURSO_AUTH_TOKEN",
+        common::FaultAction::status(200, r#"{"name":"TURSO_AUTH_TOKEN","digest":"d"}"#),
+    ));
+    assert_eq!(fly.updated_at("web", "TURSO_AUTH_TOKEN").unwrap(), Age::Untracked);
 }

@@ -1288,3 +1288,19 @@ fn with_rotate_after_a_missing_worker_secret_makes_its_group_due() {
     assert_eq!(p.vercel.value(PROJECT, NAME, "production").as_deref(), Some(token));
     assert_eq!(p.cloudflare.count("GET", "/"), 1, "the preflight list told");
 }
+
+#[test]
+fn a_vercel_probe_deleted_by_an_attempt_whose_answer_was_lost_is_no_warning() {
+    let p = Platforms::new();
+    // The probe's DELETE acts, its answer is lost; the retry finds nothing (404).
+    p.vercel
+        .fault(Fault::new("DELETE", "/env/", FaultAction::after_acting(502)));
+    let result = p.runner(VERCEL_TARGET).run();
+    result.assert_exit(0);
+    assert!(
+        !result.stdout.lines().any(|l| l.starts_with("::warning::") && l.contains("by hand")),
+        "{}",
+        result.stdout
+    );
+    assert_eq!(p.vercel.count("DELETE", "/env/"), 2);
+}

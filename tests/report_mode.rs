@@ -240,7 +240,11 @@ fn a_run_with_nothing_due_does_not_turn_protection_on() {
         .run();
     result.assert_exit(0);
     assert_eq!(result.output("rotated"), Some("false"));
-    assert_eq!(world.turso.count("PATCH", "/"), 0, "a run that is not due changes nothing");
+    assert_eq!(
+        world.turso.count("PATCH", "/"),
+        0,
+        "a run that is not due changes nothing"
+    );
     assert!(!world.turso.delete_protection("prod"));
 }
 

@@ -7,12 +7,13 @@
 //! header, which every message here carries.
 
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::Age;
 use crate::http::retry::{detail, refused_with, Policy, Refused, Reply};
 use crate::http::{self, segment, Call};
 use crate::names;
@@ -109,23 +110,28 @@ impl Fly {
         Ok(())
     }
 
-    /// When the secret was last written; `None` when it does not exist.
-    pub fn updated_at(&self, app: &str, name: &str) -> Result<Option<SystemTime>> {
+    /// When the secret was last written: `Missing` when it does not exist,
+    /// `Untracked` when Fly's answer gives no time (`updated_at` is optional
+    /// in fly-go's `AppSecret`).
+    pub fn updated_at(&self, app: &str, name: &str) -> Result<Age> {
         let what = format!("reading Fly secret {name} of app {app}");
         let route = format!("/secrets/{}", segment(name));
         let answer = match self.call("GET", app, &route, None, Vec::new(), &what) {
             Ok(answer) => answer,
-            Err(e) if refused_with(&e, 404) => return Ok(None),
+            Err(e) if refused_with(&e, 404) => return Ok(Age::Missing),
             Err(e) => return Err(e),
         };
         #[derive(Deserialize)]
         struct Metadata {
-            updated_at: String,
+            updated_at: Option<String>,
         }
-        let metadata: Metadata = answer.parse(&what, "Fly", "`updated_at`")?;
-        let at = humantime::parse_rfc3339_weak(metadata.updated_at.trim())
+        let metadata: Metadata = answer.parse(&what, "Fly", "a secret")?;
+        let Some(updated_at) = metadata.updated_at else {
+            return Ok(Age::Untracked);
+        };
+        let at = humantime::parse_rfc3339_weak(updated_at.trim())
             .map_err(|_| anyhow!("{what}: Fly's `updated_at` is not an RFC 3339 time"))?;
-        Ok(Some(at))
+        Ok(Age::WrittenAt(at))
     }
 
     /// Proves write access: set the probe secret, then delete it. A probe

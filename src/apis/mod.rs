@@ -245,10 +245,7 @@ impl Writers {
             Prepared::Worker(p) if p.present => Age::Untracked,
             Prepared::Worker(_) => Age::Missing,
             Prepared::Vercel(p) => p.updated_at().map_or(Age::Missing, Age::WrittenAt),
-            Prepared::Fly(target) => self
-                .fly()?
-                .updated_at(fly_app(target)?, &target.secret)?
-                .map_or(Age::Missing, Age::WrittenAt),
+            Prepared::Fly(target) => self.fly()?.updated_at(fly_app(target)?, &target.secret)?,
             Prepared::Netlify(p) => p.updated_at().map_or(Age::Missing, Age::WrittenAt),
         })
     }

@@ -238,7 +238,9 @@ impl Vercel {
         let what = format!("deleting the probe variable {probe}");
         let route = format!("/v9/projects/{}/env/{}", segment(project), segment(&id));
         match self.call("DELETE", &route, None, &what) {
+            // (A 404 on a retry: the attempt whose answer was lost deleted it.)
             Ok(_) => Ok(None),
+            Err(e) if refused_with(&e, 404) => Ok(None),
             Err(e) => Ok(Some(format!(
                 "{e:#} (delete {} from the project by hand; it holds a random value)",
                 names::PROBE_SECRET
