@@ -342,3 +342,37 @@ fn a_lost_rotate_answer_then_a_failed_create_says_unknown_everywhere() {
         messages[0].json()
     );
 }
+
+#[test]
+fn sigterm_during_a_dispatch_sends_nothing_more_and_still_reports() {
+    let world = World::new();
+    world.github.add_repo("acme/deploy");
+    let hook = Webhook::start(HOOK_PATH).with_journal(&world.journal);
+    world
+        .github
+        .fault(Fault::new("POST", "/dispatches", FaultAction::Hang).always());
+    let journal = world.journal.clone();
+    let result = world
+        .runner()
+        .input("timeout", "6s")
+        .input("dispatch", "repository:acme/deploy")
+        .input("notify-url", &hook.notify_url())
+        .run_while(move |pid| {
+            wait_for("the dispatch", || {
+                journal.position("github", "POST", "/dispatches").is_some()
+            });
+            signal(pid, libc::SIGTERM);
+        });
+    result.assert_exit(1);
+    assert!(hook.messages().is_empty(), "nothing new starts after the signal");
+    assert_eq!(
+        result.output("secret-updated"),
+        Some("true"),
+        "the state is still written"
+    );
+    let notify = result.results_entry("target", &format!("notify:{}", "127.0.0.1"));
+    assert!(
+        notify["error"].as_str().unwrap_or_default().contains("not sent"),
+        "{notify}"
+    );
+}

@@ -1298,7 +1298,10 @@ fn a_vercel_probe_deleted_by_an_attempt_whose_answer_was_lost_is_no_warning() {
     let result = p.runner(VERCEL_TARGET).run();
     result.assert_exit(0);
     assert!(
-        !result.stdout.lines().any(|l| l.starts_with("::warning::") && l.contains("by hand")),
+        !result
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("::warning::") && l.contains("by hand")),
         "{}",
         result.stdout
     );

@@ -185,7 +185,12 @@ impl Fly {
         let (started, others): (Vec<_>, Vec<_>) = machines.into_iter().partition(|m| m.state == "started");
         rolled.left_alone = others.into_iter().map(|m| (m.id, m.state)).collect();
         for (i, machine) in started.iter().enumerate() {
-            if let Err(e) = self.update(app, machine, min_secrets_version) {
+            // Told to stop: the machine in flight finishes, no next one starts.
+            let result = match crate::stop::requested() {
+                true => Err(anyhow!("the run was stopped (SIGINT or SIGTERM)")),
+                false => self.update(app, machine, min_secrets_version),
+            };
+            if let Err(e) = result {
                 let rest: Vec<&str> = started[i + 1..].iter().map(|m| m.id.as_str()).collect();
                 return Err(e.context(format!(
                     "rolling Fly app {app} stopped at machine {}: updated: {}; not updated, still on the old secret: {}",

@@ -183,6 +183,9 @@ pub fn protect(turso: &Turso, policy: &Policy, groups: &[Preflight], outcomes: &
         .filter(|g| written.contains(&g.plan.group.as_str()))
         .map(|g| {
             let group = &g.plan.group;
+            if let Some(not_done) = super::tell::stopped(format!("delete-protection:{group}")) {
+                return not_done;
+            }
             let subject = match g.plan.database() {
                 Some(db) => Protected::Database(db),
                 None => Protected::Group(group),

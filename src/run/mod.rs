@@ -93,14 +93,10 @@ fn rotate(inputs: &Inputs, wf: &Workflow) -> Result<u8> {
         None => rotation.rotate(group),
     });
     let dispatcher = dispatcher.as_ref().or(writers.github.as_ref());
-    // Told to stop: nothing new starts, but the state and outputs are written.
-    let deliveries = match crate::stop::requested() {
-        true => Vec::new(),
-        false => {
-            let protected = compliance::protect(&turso, &policy, &groups, &outcomes);
-            tell::consumers(inputs, wf, &policy, dispatcher, &writers, &outcomes, protected)
-        }
-    };
+    // Told to stop, nothing new starts (each delivery is then reported not
+    // sent), but the state and outputs are written.
+    let protected = compliance::protect(&turso, &policy, &groups, &outcomes);
+    let deliveries = tell::consumers(inputs, wf, &policy, dispatcher, &writers, &outcomes, protected);
     let code = report::finish(inputs, wf, &outcomes, &deliveries);
     if crate::stop::requested() {
         wf.annotate(

@@ -51,16 +51,27 @@ pub fn consumers(
     if let Some(notify) = &inputs.notify {
         if !notify.only_on_failure || report::failed(outcomes, &deliveries) {
             let message = report::notification(inputs, wf, outcomes, &deliveries, notify.format);
-            deliveries.push(self::notify(notify, &message, &policy));
+            let target = format!("notify:{}", notify.host);
+            deliveries.push(stopped(target).unwrap_or_else(|| self::notify(notify, &message, &policy)));
         }
     }
     if let Some(to) = &inputs.email {
         if !to.only_on_failure || report::failed(outcomes, &deliveries) {
             let (subject, body) = report::run_email(inputs, wf, outcomes, &deliveries);
-            deliveries.push(self::email(to, subject, body, &policy));
+            let target = format!("email:{}", to.smtp.host);
+            deliveries.push(stopped(target).unwrap_or_else(|| self::email(to, subject, body, &policy)));
         }
     }
     deliveries
+}
+
+/// Told to stop (SIGINT, SIGTERM): a delivery not yet started is not sent,
+/// and is reported so.
+pub(super) fn stopped(target: String) -> Option<Delivery> {
+    crate::stop::requested().then(|| Delivery {
+        target,
+        error: Some("not sent: the run was stopped (SIGINT or SIGTERM) before it".to_owned()),
+    })
 }
 
 /// The notification and the email of a report run: with `notify-on:
@@ -149,6 +160,9 @@ pub fn dispatch(github: Option<&GitHub>, writers: &Writers, dispatches: &[Dispat
     dispatches
         .iter()
         .map(|d| {
+            if let Some(not_sent) = stopped(format!("dispatch:{}", d.spec())) {
+                return not_sent;
+            }
             let result = match d {
                 Dispatch::Vercel { project } => writers.vercel().and_then(|v| v.redeploy(project)),
                 Dispatch::Fly { app } => roll_fly(writers, app),
