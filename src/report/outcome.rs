@@ -113,13 +113,15 @@ impl GroupOutcome {
     }
 
     /// `true`, `false`, or `unknown` when the rotate call's answer was lost
-    /// and no previous token settled it.
+    /// and no previous token settled it. It comes from Turso's answer; the
+    /// previous token decides only where that answer was lost (SPEC:
+    /// `revocation-proven` says whether the previous token still works).
     pub fn invalidated(&self) -> &'static str {
         match (self.rotated_at, &self.invalidation_lost, self.revocation) {
-            (Some(_), _, Some(Revocation::Proven)) => "true",
-            (Some(_), _, Some(Revocation::StillAccepted)) => "false",
+            (Some(_), None, _) => "true",
+            (Some(_), Some(_), Some(Revocation::Proven)) => "true",
+            (Some(_), Some(_), Some(Revocation::StillAccepted)) => "false",
             (Some(_), Some(_), None) => "unknown",
-            (Some(_), None, None) => "true",
             (None, _, _) => "false",
         }
     }

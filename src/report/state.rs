@@ -38,6 +38,10 @@ pub(super) fn failure_message(outcome: &GroupOutcome, handed: Option<&Handed>) -
     }
     let written = secret_written(outcome);
     let (invalidated, rerun) = match (outcome.rotated_at, &outcome.invalidation_lost, outcome.revocation) {
+        (Some(_), None, Some(Revocation::StillAccepted)) => (
+            "yes by Turso's answer, but the previous token still works: the invalidation did not take effect",
+            "it rotates again; if the previous token still works after that, ask Turso",
+        ),
         (Some(_), _, Some(Revocation::StillAccepted)) => (
             "no (the previous token still works)",
             "it rotates again; if the previous token still works after that, ask Turso",

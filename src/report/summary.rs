@@ -37,6 +37,9 @@ fn mode_line(inputs: &Inputs, outcomes: &[GroupOutcome]) -> &'static str {
         Mode::Invalidate if invalidated(outcomes) == "unknown" => {
             "Mode `invalidate`: **invalidation outcome unknown**: a rotate call's answer was lost, so the old tokens may or may not still work; the new token was written as if they were dead.\n\n"
         }
+        Mode::Invalidate if outcomes.iter().any(|o| o.revocation == Some(Revocation::StillAccepted)) => {
+            "Mode `invalidate`: Turso answered that the old tokens were invalidated, **but the previous token still works**: the invalidation did not take effect.\n\n"
+        }
         Mode::Invalidate => "Mode `invalidate`: old tokens invalidated.\n\n",
         Mode::Roll => "Mode `roll`: old tokens not invalidated: they stay valid until they expire.\n\n",
         Mode::Report => "",
